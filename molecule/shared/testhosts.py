@@ -1,0 +1,35 @@
+"""Helpers shared by the scenarios' testinfra files: which hosts to test, and the run logs."""
+
+import os
+import re
+
+import yaml
+
+
+def molecule_hosts():
+    """podman:// URLs of the scenario's instances (faster than testinfra's ansible backend)."""
+    with open(os.environ['MOLECULE_INSTANCE_CONFIG']) as handle:
+        instances = yaml.safe_load(handle) or []
+    return ['podman://%s' % i['instance'] for i in instances]
+
+
+def run_log(step):
+    """Output of a molecule step kept by tests/utils/molecule-scenario.sh (converge, check)."""
+    path = os.path.join(os.environ['PGOPS_LOG_DIR'], '%s-%s.log' % (os.environ['MOLECULE_SCENARIO_NAME'], step))
+    with open(path, errors='replace') as handle:
+        return handle.read()
+
+
+def recap(log):
+    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from a PLAY RECAP."""
+    hosts = {}
+    for name, counts in re.findall(r'^(\S+)\s+:\s+(ok=.*)$', log, re.MULTILINE):
+        hosts[name] = dict((k, int(v)) for k, v in re.findall(r'(\w+)=(\d+)', counts))
+    return hosts
+
+
+def psql(host, sql, db='postgres'):
+    """Run SQL as postgres on a test host and return the unaligned, tuples-only output."""
+    cmd = host.run('runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -d %s -c %s', db, sql)
+    assert cmd.rc == 0, cmd.stderr
+    return cmd.stdout.strip()

@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgops.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bring a pgBackRest stanza to a wanted state; reads `info` first so that a second run changes nothing."""
+
+from .process import EngineError
+
+UP_TO_DATE_MARKER = 'already up to date'
+
+
+def ensure_stanza(pgbr, state='present', force=False, check=False, check_mode=False):
+    """Return {'changed', 'actions', 'before', 'after', 'check'}; raise EngineError before changing
+    anything when the request cannot be honoured."""
+    before = pgbr.stanza_info()
+    actions = []
+    changed = False
+
+    if state == 'absent':
+        if not before['exists']:
+            return _result(pgbr, False, actions, before, before)
+        if not force:
+            raise EngineError(
+                'refusing to delete stanza %r: it holds %d backup(s) and the WAL archive' % (pgbr.stanza, before['backup_count']),
+                hint='set force=true to delete the stanza and every backup in it')
+        actions = ['stop', 'stanza-delete', 'start']
+        if not check_mode:
+            pgbr.run('stop')
+            pgbr.run('stanza-delete', '--force')
+            pgbr.run('start')
+        return _result(pgbr, True, actions, before, None if check_mode else pgbr.stanza_info())
+
+    if state == 'present' and not before['exists']:
+        actions.append('stanza-create')
+        changed = True
+        if not check_mode:
+            pgbr.run('stanza-create')
+    elif state == 'upgraded':
+        if not before['exists']:
+            raise EngineError('stanza %r does not exist, so it cannot be upgraded' % pgbr.stanza,
+                              hint='create it with state=present')
+        if check_mode:
+            actions.append('stanza-upgrade (if the cluster changed)')
+        else:
+            output = pgbr.run('stanza-upgrade', '--log-level-console=info')
+            if UP_TO_DATE_MARKER not in (output.stdout + output.stderr):
+                actions.append('stanza-upgrade')
+                changed = True
+
+    check_result = None
+    if check:
+        if check_mode:
+            actions.append('check (skipped in check mode: it switches WAL)')
+        else:
+            ran = pgbr.run('check')
+            check_result = {'ok': True, 'seconds': round(ran.seconds, 3)}
+    after = before if not changed or check_mode else pgbr.stanza_info()
+    return _result(pgbr, changed, actions, before, after, check_result)
+
+
+def _result(pgbr, changed, actions, before, after, check_result=None):
+    return {'changed': changed, 'actions': actions, 'before': before, 'after': after,
+            'check': check_result, 'stanza': pgbr.stanza}
