@@ -13,9 +13,10 @@ def molecule_hosts():
     return ['podman://%s' % i['instance'] for i in instances]
 
 
-def run_log(step):
-    """Output of a molecule step kept by tests/utils/molecule-scenario.sh (converge, check)."""
-    path = os.path.join(os.environ['PGOPS_LOG_DIR'], '%s-%s.log' % (os.environ['MOLECULE_SCENARIO_NAME'], step))
+def run_log(step, kind='log'):
+    """Output of a molecule step kept by tests/utils/molecule-scenario.sh: kind 'log' is Ansible's
+    own log of the step, 'out' what molecule printed."""
+    path = os.path.join(os.environ['PGOPS_LOG_DIR'], '%s-%s.%s' % (os.environ['MOLECULE_SCENARIO_NAME'], step, kind))
     with open(path, errors='replace') as handle:
         return handle.read()
 
@@ -23,7 +24,7 @@ def run_log(step):
 def recap(log):
     """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from a PLAY RECAP."""
     hosts = {}
-    for name, counts in re.findall(r'^(\S+)\s+:\s+(ok=.*)$', log, re.MULTILINE):
+    for name, counts in re.findall(r'(\S+)\s+:\s+(ok=\d+.*)$', log, re.MULTILINE):
         hosts[name] = dict((k, int(v)) for k, v in re.findall(r'(\w+)=(\d+)', counts))
     return hosts
 
@@ -33,3 +34,14 @@ def psql(host, sql, db='postgres'):
     cmd = host.run('runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -d %s -c %s', db, sql)
     assert cmd.rc == 0, cmd.stderr
     return cmd.stdout.strip()
+
+
+def run_playbook(playbook, *extra_args):
+    """Run one of the collection's playbooks against the scenario's hosts, as an operator would.
+    Returns (rc, output)."""
+    import subprocess
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+    argv = ['ansible-playbook', '-i', os.environ['MOLECULE_INVENTORY_FILE'],
+            os.path.join(root, 'playbooks', playbook), '-e', 'pgops_target=all'] + list(extra_args)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    return proc.returncode, proc.stdout

@@ -23,6 +23,8 @@ from .records import DEFAULT_RECORD_DIR, JobRecord
 NOTIFY_CONFIG = '/etc/pgops-backup/notify.json'
 # ExecCondition= semantics: 0 runs the unit, 1..254 skips it, 255 fails it.
 SKIP, FAIL = 1, 255
+# pgBackRest's lock-acquire error.
+LOCK_ACQUIRE = 50
 
 
 def _say(args, text):
@@ -64,6 +66,13 @@ def cmd_backup(args):
     try:
         result = backup_job.run_backup(pgbr, args.type, annotations, repo=args.repo, stream=True)
     except EngineError as exc:
+        if exc.code == LOCK_ACQUIRE:
+            # Another backup of this stanza is running (e.g. the weekly full): not a failure.
+            data = record.finish('skipped', reason='another backup of the stanza is running',
+                                 commands=runner.commands)
+            _say(args, 'skipped: another backup of stanza %s is running' % args.stanza)
+            _emit(args, data)
+            return 0
         data = record.finish('failed', error=exc.full_message(), error_code=exc.code, commands=runner.commands)
         _say(args, 'FAILED: %s' % exc.full_message())
         _emit(args, data)

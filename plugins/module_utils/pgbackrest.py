@@ -24,7 +24,7 @@ ERROR_HINTS = {
     27: ('config', 'fix /etc/pgbackrest/pgbackrest.conf; `pgbackrest help <command> <option>` explains each option'),
     31: ('option-invalid', 'remove or correct the option; it is not known to this pgBackRest version'),
     32: ('option-invalid-value', 'correct the option value (e.g. compress-type is zst, not zstd)'),
-    37: ('option-required', 'set the missing option in pgbackrest.conf (pg1-path, repo path, stanza name)'),
+    37: ('option-required', 'the stanza may not be configured: add its [section] with pg1-path to pgbackrest.conf, or set the missing option'),
     38: ('pg-running', 'stop PostgreSQL before this operation, or let the module stop it'),
     44: ('archive-mismatch', 'the repository holds WAL of another cluster: check system-id, or run stanza-upgrade after a major upgrade'),
     45: ('archive-duplicate', 'a WAL segment with different content is already archived: investigate before deleting anything'),
@@ -44,7 +44,7 @@ ERROR_HINTS = {
     104: ('command', 'the command reported errors: read the messages above'),
 }
 
-_ERROR_RE = re.compile(r'^(?:[\d\-:. ]+P\d+\s+)?ERROR:\s*\[(\d{3})\]:\s*(.*)$', re.MULTILINE)
+_ERROR_RE = re.compile(r'^(?:[\d\-:. ]*P\d+\s+)?ERROR:\s*\[(\d{3})\]:\s*(.*)$', re.MULTILINE)
 _VERSION_RE = re.compile(r'pgBackRest\s+(\d+)\.(\d+)(?:\.(\d+))?')
 _OPTION_RE = re.compile(r'^\s{2}--([a-z0-9][a-z0-9-]*)\s', re.MULTILINE)
 _COMMAND_RE = re.compile(r'^\s{4}([a-z][a-z-]+)\s{2,}\S', re.MULTILINE)

@@ -3,6 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bring a pgBackRest stanza to a wanted state; reads `info` first so that a second run changes nothing."""
 
+from .pgbackrest import STANZA_MISSING_CODES
 from .process import EngineError
 
 UP_TO_DATE_MARKER = 'already up to date'
@@ -29,7 +30,10 @@ def ensure_stanza(pgbr, state='present', force=False, check=False, check_mode=Fa
             pgbr.run('start')
         return _result(pgbr, True, actions, before, None if check_mode else pgbr.stanza_info())
 
-    if state == 'present' and not before['exists']:
+    # With several repositories the stanza status is "different across repos" (exists) while a
+    # newly added repository still lacks the stanza: stanza-create creates it there.
+    missing_repo = any(r['status_code'] in STANZA_MISSING_CODES for r in before['repos'])
+    if state == 'present' and (not before['exists'] or missing_repo):
         actions.append('stanza-create')
         changed = True
         if not check_mode:

@@ -12,7 +12,7 @@ export ANSIBLE_COLLECTIONS_PATH="$PGOPS_COLLECTIONS"
 export ANSIBLE_CONFIG="$PGOPS_ROOT/tests/utils/ansible.cfg"
 export PYTHONDONTWRITEBYTECODE=1
 # Debian 12 and Debian 13 always; Ubuntu 24.04 when a mirror for it is named.
-PGOPS_SUITES="bookworm trixie${PGOPS_UBUNTU_MIRROR:+ noble}"
+PGOPS_SUITES="${PGOPS_SUITES:-bookworm trixie${PGOPS_UBUNTU_MIRROR:+ noble}}"
 export PGOPS_SUITES
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

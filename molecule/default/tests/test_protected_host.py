@@ -4,7 +4,7 @@ import json
 import time
 
 import pytest
-from testhosts import molecule_hosts, psql, recap, run_log
+from testhosts import molecule_hosts, psql, recap, run_log, run_playbook
 
 testinfra_hosts = molecule_hosts()
 
@@ -88,7 +88,9 @@ def test_passphrase_is_not_in_any_process_arguments(host):
 def test_passphrase_never_appears_in_converge_output():
     log = run_log('converge')
     assert 'PLAY RECAP' in log
+    assert '<default-debian' in log, 'the converge log is not at -vvv'
     assert PASSPHRASE not in log
+    assert PASSPHRASE not in run_log('converge', 'out')
 
 
 def test_check_mode_on_a_configured_host_changes_nothing():
@@ -97,3 +99,14 @@ def test_check_mode_on_a_configured_host_changes_nothing():
     assert hosts, 'no PLAY RECAP in the check-mode run'
     assert all(counts['changed'] == 0 and counts['failed'] == 0 for counts in hosts.values()), hosts
     assert PASSPHRASE not in log
+
+
+def test_backup_now_playbook_takes_a_full_backup(host):
+    before = {b['label'] for b in info(host)['backup']}
+    rc, output = run_playbook('backup_now.yml', '-e', 'backup_type=full', '-e', 'reason=molecule',
+                              '--limit', host.backend.hostname)
+    assert rc == 0, output
+    new = [b for b in info(host)['backup'] if b['label'] not in before]
+    assert [b['type'] for b in new] == ['full']
+    assert new[0]['annotation'] == {'reason': 'molecule'}
+    assert new[0]['label'] in output
