@@ -15,6 +15,7 @@ import socket
 import sys
 
 from . import backup as backup_job
+from . import cli_dump
 from . import pgbackrest as pgbr_mod
 from . import postgres
 from .process import EngineError, Runner, progress_printer
@@ -119,10 +120,10 @@ def cmd_info(args):
         _emit(args, stanzas)
         return 0
     for stanza in stanzas:
-        print('stanza %s: %s' % (stanza['name'], stanza['status_message']))
-        print('  WAL archive: %s .. %s' % (stanza['archive_min'] or '-', stanza['archive_max'] or '-'))
+        sys.stdout.write('stanza %s: %s\n' % (stanza['name'], stanza['status_message']))
+        sys.stdout.write('  WAL archive: %s .. %s\n' % (stanza['archive_min'] or '-', stanza['archive_max'] or '-'))
         for b in stanza['backups']:
-            print('  %-34s %-4s %10s  repo %10s  %5ss' % (
+            sys.stdout.write('  %-34s %-4s %10s  repo %10s  %5ss\n' % (
                 b['label'], b['type'], _human_size(b['size']), _human_size(b['repo_size']), b['duration_seconds']))
     return 0
 
@@ -210,6 +211,7 @@ def build_parser():
     p.add_argument('unit')
     p.add_argument('--notify-config', default=NOTIFY_CONFIG)
     p.set_defaults(func=cmd_notify)
+    cli_dump.register(sub)
     return parser
 
 

@@ -12,7 +12,8 @@ short_description: Find a PostgreSQL cluster on a Debian or Ubuntu host and read
 version_added: 0.1.0
 description:
   - Lists the clusters managed by postgresql-common (C(pg_lsclusters)) and selects one by version and name.
-  - For a running cluster, reads its role (primary or standby), the settings asked for, the settings waiting for a restart (C(pending_restart)) and the postmaster start time.
+  - For a running cluster, reads its role (primary or standby), the settings asked for,
+    the settings waiting for a restart (C(pending_restart)) and the postmaster start time.
   - Read-only; used by the roles to decide between reload and restart.
 options:
   version:
@@ -31,13 +32,18 @@ options:
     description: User that runs psql (the cluster owner) when the module runs as root.
     type: str
     default: postgres
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 author:
-  - pgops.backup contributors
+  - pgops.backup contributors (@pgops)
 '''
 
 EXAMPLES = r'''

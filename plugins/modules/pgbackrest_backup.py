@@ -15,6 +15,7 @@ description:
   - pgBackRest turns an incremental or differential backup into a full one when no full backup exists; RV(backup.type) reports what was taken.
   - In check mode nothing is run; the module reports that a backup would be taken.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - pgops.backup.pgbackrest
 options:
   stanza:
@@ -41,8 +42,11 @@ attributes:
     support: full
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 author:
-  - pgops.backup contributors
+  - pgops.backup contributors (@pgops)
 '''
 
 EXAMPLES = r'''

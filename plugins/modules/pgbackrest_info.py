@@ -14,6 +14,7 @@ description:
   - Summarises C(pgbackrest info --output=json) for one or every stanza.
   - Optionally lists the option names the installed pgBackRest accepts, so that configuration keys can be checked before they are written.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - pgops.backup.pgbackrest
 options:
   stanza:
@@ -35,8 +36,11 @@ attributes:
     support: full
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 author:
-  - pgops.backup contributors
+  - pgops.backup contributors (@pgops)
 '''
 
 EXAMPLES = r'''

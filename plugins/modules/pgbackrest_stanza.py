@@ -15,6 +15,7 @@ description:
   - Reads C(pgbackrest info --output=json) first, so a stanza that already exists is left alone and a second run reports no change.
   - Optionally runs C(pgbackrest check) to prove that WAL archiving works end to end.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - pgops.backup.pgbackrest
 options:
   stanza:
@@ -43,8 +44,11 @@ attributes:
     support: full
   diff_mode:
     support: full
+  platform:
+    support: full
+    platforms: posix
 author:
-  - pgops.backup contributors
+  - pgops.backup contributors (@pgops)
 '''
 
 EXAMPLES = r'''

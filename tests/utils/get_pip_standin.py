@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stand-in for the get-pip bootstrap script that ansible-test downloads (its host is unreachable).
 
 ansible-test runs this file with a fresh venv's python and pip-style arguments; pip comes from the

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Extract the collections the tests need from the PyPI `ansible` package (Galaxy is unreachable).
 
 Only containers.podman (molecule's podman driver) and ansible.posix are taken: about 2 MB of the
