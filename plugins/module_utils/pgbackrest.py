@@ -124,6 +124,14 @@ def _backup_summary(backup):
     }
 
 
+def _archive_db_id(archive_id):
+    """'17-2' -> 2: the archive id is the PostgreSQL version and the stanza's database id."""
+    try:
+        return int(str(archive_id).rsplit('-', 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
 def summarize_stanza(entry):
     """Condense one stanza of `pgbackrest info --output=json` into what users and checks need."""
     status = entry.get('status') or {}
@@ -142,6 +150,8 @@ def summarize_stanza(entry):
             'max': arch.get('max'),
             'repo_key': (arch.get('database') or {}).get('repo-key'),
         })
+    current_db = max((d.get('id') or 0 for d in entry.get('db') or []), default=None)
+    current = [a for a in archives if current_db is None or _archive_db_id(a['id']) == current_db]
     lock = (status.get('lock') or {}).get('backup') or {}
     return {
         'name': entry.get('name'),
@@ -164,8 +174,9 @@ def summarize_stanza(entry):
         'last_incr': last['incr'],
         'newest': backups[-1] if backups else None,
         'archive': archives,
-        'archive_min': min((a['min'] for a in archives if a['min']), default=None),
-        'archive_max': max((a['max'] for a in archives if a['max']), default=None),
+        # The range of the current database history only: after a major upgrade WAL names restart.
+        'archive_min': min((a['min'] for a in current if a['min']), default=None),
+        'archive_max': max((a['max'] for a in current if a['max']), default=None),
     }
 
 

@@ -3,10 +3,22 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bring a pgBackRest stanza to a wanted state; reads `info` first so that a second run changes nothing."""
 
+import re
+
 from .pgbackrest import STANZA_MISSING_CODES
 from .process import EngineError
 
 UP_TO_DATE_MARKER = 'already up to date'
+_UPGRADED_REPO_RE = re.compile(r"stanza-upgrade for stanza '[^']+' on (repo\d+)")
+_UP_TO_DATE_REPO_RE = re.compile(r"stanza '[^']+' on (repo\d+) is already up to date")
+
+
+def upgrade_changed(output):
+    """True when stanza-upgrade changed at least one repository (each repository reports on its own)."""
+    repos = set(_UPGRADED_REPO_RE.findall(output))
+    if not repos:
+        return UP_TO_DATE_MARKER not in output
+    return bool(repos - set(_UP_TO_DATE_REPO_RE.findall(output)))
 
 
 def ensure_stanza(pgbr, state='present', force=False, check=False, check_mode=False):
@@ -46,7 +58,7 @@ def ensure_stanza(pgbr, state='present', force=False, check=False, check_mode=Fa
             actions.append('stanza-upgrade (if the cluster changed)')
         else:
             output = pgbr.run('stanza-upgrade', '--log-level-console=info')
-            if UP_TO_DATE_MARKER not in (output.stdout + output.stderr):
+            if upgrade_changed(output.stdout + output.stderr):
                 actions.append('stanza-upgrade')
                 changed = True
 

@@ -1,0 +1,175 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgops.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The `pgops-backup` host command: exit codes, job records and output.
+
+cli builds its Runner itself; the tests give that Runner the fake process boundary and keep the
+rest of it real.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+
+from ansible_collections.pgops.backup.plugins.module_utils import cli
+from ansible_collections.pgops.backup.plugins.module_utils import process
+from ansible_collections.pgops.backup.plugins.module_utils.process import Runner
+from ansible_collections.pgops.backup.tests.unit.fakes import (
+    PGBACKREST, FakeProcess, fixture, info_with_backups, pgbackrest_fake)
+
+F1 = '20261121-091140F'
+D1 = F1 + '_20261122-013002D'
+OK = fixture('info-ok-2.55.1.json')
+AFTER_DIFF = info_with_backups('info-chain-2.55.1.json', [F1, D1])
+ARCHIVE_TIMEOUT = (
+    "P00  ERROR: [082]: WAL segment 000000010000000000000006 was not archived before the 60000ms timeout\n"
+    "            HINT: check the archive_command to ensure that all options are correct (especially --stanza).\n"
+    "            HINT: check the PostgreSQL server log for errors.\n"
+    "            HINT: run the 'start' command if the stanza was previously stopped.\n")
+LOCK = ("P00  ERROR: [050]: unable to acquire lock on file '/tmp/pgbackrest/main-backup.lock': "
+        "Resource temporarily unavailable\n            HINT: is another pgBackRest process running?\n")
+
+
+@pytest.fixture
+def use(monkeypatch):
+    def _use(fake):
+        monkeypatch.setattr(cli, 'Runner', functools.partial(Runner, run=fake, which=fake.which))
+        return fake
+    return _use
+
+
+def run(tmp_path, *argv):
+    return cli.main(['--quiet', '--json', '--record-dir', str(tmp_path)] + list(argv))
+
+
+def record(tmp_path, job):
+    return json.loads((tmp_path / ('%s.json' % job)).read_text())
+
+
+def test_backup_ok(use, tmp_path, capsys):
+    fake = use(pgbackrest_fake(info=[OK, AFTER_DIFF]).on('backup'))
+    assert run(tmp_path, 'backup', '--stanza', 'main', '--type', 'diff', '--annotation', 'ticket=42=x') == 0
+    data = record(tmp_path, 'pgbackrest-backup-main-diff')
+    assert data['status'] == 'ok' and data['label'] == D1 and data['type'] == 'diff'
+    assert (data['size'], data['repo_size']) == (23881029, 2859716)
+    assert (data['wal_start'], data['wal_stop']) == ('000000010000000000000006',) * 2
+    assert data['requested_type'] == 'diff' and data['stanza'] == 'main'
+    assert data['commands'][1] == ('/usr/bin/pgbackrest --stanza=main --log-level-console=info --type=diff '
+                                   '--annotation=ticket=42=x backup')
+    assert json.loads(capsys.readouterr().out) == data
+    assert fake.pgbackrest_commands() == ['info', 'backup', 'info']
+
+
+def test_backup_progress_goes_to_stderr(use, tmp_path, capsys):
+    use(pgbackrest_fake(info=[OK, AFTER_DIFF]).on('backup', out='P00   INFO: new backup label = %s\n' % D1))
+    assert cli.main(['--record-dir', str(tmp_path), 'backup', '--stanza', 'main', '--type', 'diff']) == 0
+    out, err = capsys.readouterr()
+    assert out == ''
+    lines = err.splitlines()
+    assert lines[0] == 'pgops-backup: starting diff backup of stanza main'
+    assert lines[1] == 'pgops-backup: P00   INFO: new backup label = %s' % D1
+    assert lines[2].startswith('pgops-backup: backup %s (diff) done in ' % D1)
+    assert lines[2].endswith(': 22.8 MiB, 2.7 MiB in the repository')
+
+
+def test_backup_failure(use, tmp_path, capsys):
+    use(pgbackrest_fake(info=OK).on('backup', rc=82, out=ARCHIVE_TIMEOUT))
+    assert run(tmp_path, 'backup', '--stanza', 'main') == 1
+    data = record(tmp_path, 'pgbackrest-backup-main-incr')
+    assert data['status'] == 'failed' and data['error_code'] == 82
+    assert '[082] (archive-timeout): WAL segment 000000010000000000000006 was not archived' in data['error']
+    assert 'command: /usr/bin/pgbackrest --stanza=main --log-level-console=info --type=incr backup (rc=82)' in data['error']
+    assert 'next step: WAL did not reach the repository' in data['error']
+    assert len(data['commands']) == 2
+    assert json.loads(capsys.readouterr().out)['status'] == 'failed'
+
+
+def test_backup_skipped_while_another_holds_the_lock(use, tmp_path, capsys):
+    use(pgbackrest_fake(info=OK).on('backup', rc=50, out=LOCK))
+    assert cli.main(['--json', '--record-dir', str(tmp_path), 'backup', '--stanza', 'main', '--type', 'incr']) == 0
+    data = record(tmp_path, 'pgbackrest-backup-main-incr')
+    assert data['status'] == 'skipped'
+    assert data['reason'] == 'another backup of the stanza is running'
+    assert 'error' not in data
+    out, err = capsys.readouterr()
+    assert json.loads(out) == data
+    assert 'pgops-backup: skipped: another backup of stanza main is running' in err
+
+
+def test_backup_of_a_stanza_never_created(use, tmp_path):
+    use(pgbackrest_fake(info=fixture('info-missing-2.55.1.json').replace('"nope"', '"main"')))
+    assert run(tmp_path, 'backup', '--stanza', 'main', '--type', 'full') == 1
+    data = record(tmp_path, 'pgbackrest-backup-main-full')
+    assert data['status'] == 'failed' and data['error_code'] is None
+    assert data['error'].startswith("stanza 'main' has not been created in the repository")
+
+
+def test_backup_as_run_as_user_when_root(use, tmp_path, monkeypatch):
+    monkeypatch.setattr(process.os, 'geteuid', lambda: 0)
+    fake = use(pgbackrest_fake(info=[OK, AFTER_DIFF]).on('backup'))
+    assert cli.main(['--quiet', '--run-as', 'postgres', '--config', '/etc/pgbackrest/alt.conf',
+                     '--record-dir', str(tmp_path), 'backup', '--stanza', 'main', '--type', 'diff', '--repo', '2']) == 0
+    assert fake.argvs[1] == ['/usr/bin/runuser', '-u', 'postgres', '--', PGBACKREST, '--config=/etc/pgbackrest/alt.conf',
+                             '--stanza=main', '--log-level-console=info', '--type=diff', '--repo=2', 'backup']
+
+
+@pytest.mark.parametrize('name', ['check-missing-2.45.err', 'check-missing-2.55.1.out'])
+def test_check_failure(use, tmp_path, name):
+    reply = {'err' if name.endswith('.err') else 'out': fixture(name)}
+    fake = use(FakeProcess().on('check', rc=37, **reply))
+    assert run(tmp_path, 'check', '--stanza', 'nope') == 1
+    data = record(tmp_path, 'pgbackrest-check-nope')
+    assert data['status'] == 'failed' and data['error_code'] == 37
+    assert 'HINT: does this stanza exist?' in data['error']
+    assert fake.argvs == [[PGBACKREST, '--stanza=nope', '--log-level-console=info', 'check']]
+
+
+def test_verify_ok(use, tmp_path):
+    use(FakeProcess().on('verify', out='P00   INFO: verify command end: completed successfully\n'))
+    assert run(tmp_path, 'verify', '--stanza', 'main') == 0
+    data = record(tmp_path, 'pgbackrest-verify-main')
+    assert data['status'] == 'ok' and data['commands'] == ['/usr/bin/pgbackrest --stanza=main --log-level-console=info verify']
+
+
+def test_info_json(use, tmp_path, capsys):
+    fake = use(FakeProcess().on('info', out=fixture('info-chain-2.55.1.json')))
+    assert run(tmp_path, 'info') == 0
+    stanzas = json.loads(capsys.readouterr().out)
+    assert [s['name'] for s in stanzas] == ['main'] and stanzas[0]['backup_count'] == 5
+    assert fake.argvs == [[PGBACKREST, '--output=json', 'info']]
+
+
+def test_info_text(use, tmp_path, capsys):
+    use(FakeProcess().on('info', out=OK))
+    assert cli.main(['--record-dir', str(tmp_path), 'info', '--stanza', 'main']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == 'stanza main: ok'
+    assert lines[1] == '  WAL archive: 000000010000000000000001 .. 000000010000000000000004'
+    assert lines[2].split() == [F1, 'full', '22.8', 'MiB', 'repo', '2.7', 'MiB', '1s']
+
+
+def test_info_failure(use, tmp_path, capsys):
+    use(FakeProcess().on('info', rc=37, out=fixture('check-missing-2.55.1.out')))
+    assert cli.main(['--record-dir', str(tmp_path), 'info']) == 1
+    assert 'FAILED: pgbackrest info failed with pgBackRest error [037]' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('in_recovery, role, code', [
+    ('f', 'primary', 0), ('t', 'primary', cli.SKIP), ('t', 'standby', 0), ('f', 'standby', cli.SKIP)])
+def test_should_run(use, in_recovery, role, code, capsys):
+    fake = use(FakeProcess().on('SELECT pg_is_in_recovery()', out=in_recovery + '\n'))
+    assert cli.main(['should-run', '--port', '5433', '--role', role]) == code
+    assert fake.argvs[0][fake.argvs[0].index('-p') + 1] == '5433'
+    if code:
+        assert code == 1
+        assert 'skipping: this cluster is a' in capsys.readouterr().err
+
+
+def test_should_run_fails_when_postgresql_is_unreachable(use, capsys):
+    use(FakeProcess().on('SELECT pg_is_in_recovery()', rc=2, err='psql: error: connection to server on socket '
+                         '"/var/run/postgresql/.s.PGSQL.5432" failed: No such file or directory\n'))
+    assert cli.main(['should-run']) == cli.FAIL == 255
+    assert 'cannot tell whether PostgreSQL is a primary' in capsys.readouterr().err
