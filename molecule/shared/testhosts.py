@@ -8,9 +8,9 @@ import yaml
 
 def molecule_hosts():
     """podman:// URLs of the scenario's instances (faster than testinfra's ansible backend)."""
-    with open(os.environ['MOLECULE_INSTANCE_CONFIG']) as handle:
-        instances = yaml.safe_load(handle) or []
-    return ['podman://%s' % i['instance'] for i in instances]
+    with open(os.environ['MOLECULE_INVENTORY_FILE']) as handle:
+        inventory = yaml.safe_load(handle) or {}
+    return ['podman://%s' % name for name in sorted((inventory.get('all') or {}).get('hosts') or {})]
 
 
 def run_log(step, kind='log'):
