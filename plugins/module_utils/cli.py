@@ -15,7 +15,6 @@ import socket
 import sys
 
 from . import backup as backup_job
-from . import cli_dump
 from . import pgbackrest as pgbr_mod
 from . import postgres
 from .process import EngineError, Runner, progress_printer
@@ -211,7 +210,6 @@ def build_parser():
     p.add_argument('unit')
     p.add_argument('--notify-config', default=NOTIFY_CONFIG)
     p.set_defaults(func=cmd_notify)
-    cli_dump.register(sub)
     return parser
 
 
