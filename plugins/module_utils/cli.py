@@ -15,6 +15,7 @@ import socket
 import sys
 
 from . import backup as backup_job
+from . import cli_pitr
 from . import pgbackrest as pgbr_mod
 from . import postgres
 from .process import EngineError, Runner, progress_printer
@@ -59,8 +60,10 @@ def _human_size(value):
 def cmd_backup(args):
     runner = _runner(args)
     pgbr = _pgbr(args, runner)
-    record = JobRecord('pgbackrest-backup-%s-%s' % (args.stanza, args.type), args.record_dir,
-                       stanza=args.stanza, requested_type=args.type, host=socket.getfqdn())
+    # One record per stanza, repository (when named) and type: per-repository timers do not overwrite each other.
+    job = 'pgbackrest-backup-%s-%s%s' % (args.stanza, 'repo%d-' % args.repo if args.repo else '', args.type)
+    record = JobRecord(job, args.record_dir, stanza=args.stanza, requested_type=args.type, repo=args.repo,
+                       host=socket.getfqdn())
     annotations = dict(a.split('=', 1) for a in args.annotation or [])
     _say(args, 'starting %s backup of stanza %s' % (args.type, args.stanza))
     try:
@@ -91,11 +94,12 @@ def cmd_simple(args, command, job):
     """check / verify: run one pgBackRest command and record the outcome."""
     runner = _runner(args)
     pgbr = _pgbr(args, runner)
-    record = JobRecord('pgbackrest-%s-%s' % (job, args.stanza), args.record_dir, stanza=args.stanza,
-                       host=socket.getfqdn())
+    repo = getattr(args, 'repo', None)
+    record = JobRecord('pgbackrest-%s-%s%s' % (job, args.stanza, '-repo%d' % repo if repo else ''), args.record_dir,
+                       stanza=args.stanza, repo=repo, host=socket.getfqdn())
     _say(args, 'running pgbackrest %s for stanza %s' % (command, args.stanza))
     try:
-        pgbr.run(command, '--log-level-console=info', stream=True)
+        pgbr.run(command, '--log-level-console=info', *(['--repo=%d' % repo] if repo else []), stream=True)
     except EngineError as exc:
         data = record.finish('failed', error=exc.full_message(), error_code=exc.code, commands=runner.commands)
         _say(args, 'FAILED: %s' % exc.full_message())
@@ -195,6 +199,7 @@ def build_parser():
                             ('verify', 'verify the repository contents')):
         p = sub.add_parser(name, help=help_text)
         p.add_argument('--stanza', required=True)
+        p.add_argument('--repo', type=int, help='only this repository (verify) / check only this repository')
         p.set_defaults(func=lambda a, n=name: cmd_simple(a, n, n))
 
     p = sub.add_parser('info', help='show backups and WAL archive range')
@@ -210,6 +215,7 @@ def build_parser():
     p.add_argument('unit')
     p.add_argument('--notify-config', default=NOTIFY_CONFIG)
     p.set_defaults(func=cmd_notify)
+    cli_pitr.register(sub)
     return parser
 
 

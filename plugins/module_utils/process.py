@@ -104,6 +104,13 @@ class Runner(object):
         self.stream = stream
         self.commands = []
 
+    def as_user(self, user):
+        """A Runner for the same host that runs as `user` (None: the calling user) and records its
+        commands in this Runner's list."""
+        other = Runner(run=self._run, which=self._which, run_as=user, env=self.env, stream=self.stream)
+        other.commands = self.commands
+        return other
+
     def binary(self, name, package=None):
         path = self._which(name)
         if not path:

@@ -70,15 +70,24 @@ from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
     backup, cli, module_support, pgbackrest, postgres, process, records, stanza,
 )
+from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
+    cli_pitr, pgserver, pitr, recovery, restore_point, scratch, wal,
+)
 
-ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, stanza)
+ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, stanza,
+          cli_pitr, pgserver, pitr, recovery, restore_point, scratch, wal)
 
 
 def engine_sources():
     sources = {'__init__.py': b''}
     for mod in ENGINE:
         name = mod.__name__.rsplit('.', 1)[-1] + '.py'
-        source = mod.__loader__.get_source(mod.__name__)
+        get_source = getattr(mod.__loader__, 'get_source', None)
+        source = get_source(mod.__name__) if get_source else None
+        if source is None:
+            # A loader without get_source (pytest rewrites *_test.py files, e.g. cli_restore_test.py): read the file.
+            with open(mod.__file__, 'rb') as handle:
+                source = handle.read()
         sources[name] = to_bytes(source)
     return sources
 
