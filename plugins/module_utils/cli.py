@@ -15,6 +15,7 @@ import socket
 import sys
 
 from . import backup as backup_job
+from . import cli_dump
 from . import cli_pitr
 from . import pgbackrest as pgbr_mod
 from . import postgres
@@ -215,6 +216,7 @@ def build_parser():
     p.add_argument('unit')
     p.add_argument('--notify-config', default=NOTIFY_CONFIG)
     p.set_defaults(func=cmd_notify)
+    cli_dump.register(sub)
     cli_pitr.register(sub)
     return parser
 

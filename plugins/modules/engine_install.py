@@ -71,10 +71,14 @@ from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F40
     backup, cli, module_support, pgbackrest, postgres, process, records, stanza,
 )
 from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
+    cli_dump, dump_crypto, dump_manifest, dump_restore, dump_retention, dump_session, pg_dump,
+)
+from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
     cli_pitr, pgserver, pitr, recovery, restore_point, scratch, wal,
 )
 
 ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, stanza,
+          cli_dump, dump_crypto, dump_manifest, dump_restore, dump_retention, dump_session, pg_dump,
           cli_pitr, pgserver, pitr, recovery, restore_point, scratch, wal)
 
 
