@@ -6,8 +6,9 @@ set -euo pipefail
 dest="$PGOPS_CACHE/sanity/ansible_collections/pgops/backup"
 rm -rf "$dest"; mkdir -p "$dest"
 cd "$PGOPS_ROOT"
+# What the collection ships: the benchmark suite (bench/) is a developer tool, like .ci and tests/utils.
 git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} sh -c 'test -e "{}" && echo "{}"' \
-  | tar -cf - -T - | tar -C "$dest" -xf -
+  | grep -v '^bench/' | tar -cf - -T - | tar -C "$dest" -xf -
 ( cd "$dest" && git init -q && git add -A )
 
 pip_version=$(grep -oE "pip='[0-9.]+'" "$PGOPS_VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | grep -oE "[0-9.]+")
