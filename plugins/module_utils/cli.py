@@ -17,6 +17,7 @@ import sys
 from . import backup as backup_job
 from . import cli_dump
 from . import cli_pitr
+from . import cli_restore_test
 from . import pgbackrest as pgbr_mod
 from . import postgres
 from .process import EngineError, Runner, progress_printer
@@ -218,6 +219,7 @@ def build_parser():
     p.set_defaults(func=cmd_notify)
     cli_dump.register(sub)
     cli_pitr.register(sub)
+    cli_restore_test.register(sub)
     return parser
 
 
