@@ -16,6 +16,7 @@ import sys
 
 from . import backup as backup_job
 from . import cli_dump
+from . import cli_metrics
 from . import cli_pitr
 from . import cli_restore_test
 from . import pgbackrest as pgbr_mod
@@ -218,6 +219,7 @@ def build_parser():
     p.add_argument('--notify-config', default=NOTIFY_CONFIG)
     p.set_defaults(func=cmd_notify)
     cli_dump.register(sub)
+    cli_metrics.register(sub)
     cli_pitr.register(sub)
     cli_restore_test.register(sub)
     return parser

@@ -6,7 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 mkdir -p "$PGOPS_CACHE"
 
-host_packages=(podman runc netavark aardvark-dns iptables debootstrap python3-venv git)
+host_packages=(podman runc netavark aardvark-dns iptables debootstrap python3-venv git prometheus)
 [ -n "${PGOPS_UBUNTU_MIRROR:-}" ] && host_packages+=(ubuntu-keyring)
 missing=()
 for pkg in "${host_packages[@]}"; do
