@@ -390,13 +390,14 @@ def _collect_pgbackrest(snap, runner, now, config=None, stanzas=None):
 
 
 def record_kind(name, data):
-    """('dump', JOB), ('drill', NAME) or ('job', NAME) for a record file name and its content."""
+    """('dump', JOB), ('prune', JOB), ('drill', NAME) or ('job', NAME) for a record file name and its content."""
     for prefix in DUMP_PREFIXES:
         if name.startswith(prefix):
             # restore-dump records share the prefix: they name a source, dumps a destination.
-            if data.get('mode', 'dump') == 'dump' and 'source' not in data:
-                return 'dump', name[len(prefix):]
-            return 'job', name
+            if 'source' in data:
+                return 'job', name
+            # `dump --prune-only` overwrites the job's record: its last dump is only in the state.
+            return ('dump' if data.get('mode', 'dump') == 'dump' else 'prune'), name[len(prefix):]
     for prefix in DRILL_PREFIXES:
         if name.startswith(prefix):
             return 'drill', name[len(prefix):]
@@ -426,8 +427,10 @@ def _collect_records(snap, record_dir, state, now):
         snap['jobs'].append({'record': name, 'status': status, 'finished_epoch': finished,
                              'duration_seconds': duration, 'failed': failed})
         kind, label = record_kind(name, data)
-        if kind == 'job':
+        if kind == 'job' or (kind == 'prune' and 'dump:%s' % label not in state):
             continue
+        if kind == 'prune':
+            kind, status, failed, finished, duration = 'dump', None, False, None, None
         key = '%s:%s' % (kind, label)
         if status == 'ok' and finished is not None:
             known = state.get(key) or {}

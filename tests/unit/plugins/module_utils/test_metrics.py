@@ -433,11 +433,22 @@ def test_state_keeps_the_last_success_across_a_failure(tmp_path):
     assert 'pgops_backup_collector_success{source="records"} 0' in samples(exposition(third))
 
 
-def test_prune_only_dump_record_keeps_the_dump_as_a_job(tmp_path):
+def test_prune_only_run_keeps_the_last_dump_from_the_state(tmp_path):
     records = tmp_path / 'records'
     write_record(records, 'pg-dump-nightly', status='ok', mode='prune', finished_epoch=NOW, duration_seconds=0.1)
     snap = collect(FakeProcess(missing=('pgbackrest', 'pg_lsclusters')), record_dir=str(records))
     assert snap['dumps'] == [] and [j['record'] for j in snap['jobs']] == ['pg-dump-nightly']
+    state = {'dump:nightly': {'finished_epoch': NOW - 600, 'duration_seconds': 2, 'size_bytes': 7}}
+    snap = collect(FakeProcess(missing=('pgbackrest', 'pg_lsclusters')), record_dir=str(records), state=state)
+    assert [line for line in samples(exposition(snap)) if line.startswith('pgops_backup_dump')] == [
+        'pgops_backup_dump_last_success_timestamp_seconds{dump="nightly"} 1795255301',
+        'pgops_backup_dump_last_success_age_seconds{dump="nightly"} 600',
+        'pgops_backup_dump_last_success_size_bytes{dump="nightly"} 7',
+        'pgops_backup_dump_last_success_duration_seconds{dump="nightly"} 2',
+        'pgops_backup_dump_last_failed{dump="nightly"} 0',
+        'pgops_backup_dump_max_age_seconds{dump="nightly"} 93600',
+    ]
+    assert state == {'dump:nightly': {'finished_epoch': NOW - 600, 'duration_seconds': 2, 'size_bytes': 7}}
 
 
 @pytest.mark.parametrize('value, seconds', [
