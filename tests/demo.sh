@@ -28,7 +28,8 @@ cat >"$demo/inventory.yml" <<INVENTORY
 postgresql:
   hosts:
     $host:
-      ansible_connection: containers.podman.podman
+      # podman resolves to tests/utils/connection_plugins/podman.py (pipelining) through ANSIBLE_CONFIG.
+      ansible_connection: podman
       ansible_python_interpreter: /usr/bin/python3
 INVENTORY
 

@@ -22,9 +22,11 @@ def run_log(step, kind='log'):
 
 
 def recap(log):
-    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from a PLAY RECAP."""
+    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from a PLAY RECAP (colours or not: molecule
+    forces them on for the playbooks the tests run)."""
     hosts = {}
-    for name, counts in re.findall(r'(\S+)\s+:\s+(ok=\d+.*)$', log, re.MULTILINE):
+    plain = re.sub(r'\x1b\[[0-9;]*m', '', log)
+    for name, counts in re.findall(r'(\S+)\s+:\s+(ok=\d+.*)$', plain, re.MULTILINE):
         hosts[name] = dict((k, int(v)) for k, v in re.findall(r'(\w+)=(\d+)', counts))
     return hosts
 

@@ -2,11 +2,12 @@
 # Everything the demo and the tests need on a fresh machine of this kind (root, Debian 12):
 # host packages, the project venv, test collections, podman settings and the test host images.
 # Idempotent: each step is skipped when its result is already current.
+# Usage: setup.sh [--no-images]   (--no-images: the caller builds them with build-images.sh)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 mkdir -p "$PGOPS_CACHE"
 
-host_packages=(podman runc netavark aardvark-dns iptables debootstrap python3-venv git prometheus)
+host_packages=(podman runc netavark aardvark-dns iptables debootstrap python3-venv git prometheus shellcheck)
 [ -n "${PGOPS_UBUNTU_MIRROR:-}" ] && host_packages+=(ubuntu-keyring)
 missing=()
 for pkg in "${host_packages[@]}"; do
@@ -43,6 +44,4 @@ if [ "$nproc" = unlimited ] || [ "$nproc" -gt "$pid_max" ]; then nproc=$pid_max;
 sed -e "s/@NOFILE@/$nofile/g" -e "s/@NPROC@/$nproc/g" "$PGOPS_ROOT/tests/utils/containers.conf.in" >"$CONTAINERS_CONF.tmp"
 mv "$CONTAINERS_CONF.tmp" "$CONTAINERS_CONF"
 
-for suite in $PGOPS_SUITES; do
-  "$PGOPS_ROOT/tests/utils/build-image.sh" "$suite"
-done
+[ "${1:-}" = --no-images ] || bash "$PGOPS_ROOT/tests/utils/build-images.sh"

@@ -7,15 +7,19 @@ from testhosts import molecule_hosts, psql, run_log
 testinfra_hosts = molecule_hosts()
 
 
+def before(host):
+    return json.loads(host.file('/root/reload-before.json').content_string)
+
+
 def test_new_archive_timeout_is_live(host):
+    assert before(host)['archive_timeout'] == '1min'
     assert psql(host, 'SHOW archive_timeout') == '30s'
     assert psql(host, 'SELECT count(*) FROM pg_settings WHERE pending_restart') == '0'
 
 
 def test_postmaster_was_not_restarted(host):
-    before = json.loads(host.file('/root/reload-before.json').content_string)['postmaster_start_time']
     now = psql(host, 'SELECT extract(epoch FROM pg_postmaster_start_time())::text')
-    assert now == before
+    assert now == before(host)['postmaster_start_time']
 
 
 def test_side_effect_run_reloaded_and_skipped_the_restart():

@@ -1,0 +1,258 @@
+"""Repository host mode over TLS, checked the way an operator would check it.
+
+repohost-repo keeps the repository and runs the backup timers of repohost-db1 (stanza db1) and
+repohost-db2 (stanza db2); both push WAL to it through pgBackRest's TLS server.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+import testinfra
+from testhosts import psql, recap, run_log, run_playbook
+
+REPO = 'repohost-repo'
+DATABASES = {'repohost-db1': 'db1', 'repohost-db2': 'db2'}
+ALL = [REPO] + sorted(DATABASES)
+PASSPHRASE = 'pgops-test-Passphrase-4f9c2e7a1b'
+VERSION = '2.55.1'
+JOBS = ('full', 'diff', 'incr', 'verify')
+# Trees that hold no file the role or the tests write (packages, kernel views): skipped for speed.
+PRUNE = ' -o '.join('-path %s' % p for p in ('/proc', '/sys', '/usr/lib', '/usr/share', '/usr/bin', '/usr/sbin', '/var/lib/apt'))
+SCENARIO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+ROOT = os.path.abspath(os.path.join(SCENARIO, '..', '..'))
+
+
+def host(name):
+    return testinfra.get_host('podman://%s' % name)
+
+
+def pgbackrest(name, *args):
+    return host(name).run('runuser -u postgres -- pgbackrest %s' % ' '.join(args))
+
+
+def info(name, stanza):
+    cmd = pgbackrest(name, '--stanza=%s' % stanza, '--output=json', 'info')
+    assert cmd.rc == 0, cmd.stderr
+    return json.loads(cmd.stdout)[0]
+
+
+def playbook(path, *extra):
+    argv = ['ansible-playbook', '-i', os.environ['MOLECULE_INVENTORY_FILE'], path] + list(extra)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    return proc.returncode, proc.stdout
+
+
+def flat(text):
+    return ' '.join(text.split())
+
+
+def wait_for(predicate, seconds, what):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    pytest.fail('%s within %d s' % (what, seconds))
+
+
+def switch_wal(name):
+    """Write something, switch to a new segment and return the name of the segment switched from."""
+    psql(host(name), 'CREATE TABLE IF NOT EXISTS wal_probe (t timestamptz); INSERT INTO wal_probe VALUES (now())')
+    segment = psql(host(name), 'SELECT pg_walfile_name(pg_current_wal_lsn())')
+    psql(host(name), 'SELECT pg_switch_wal()')
+    return segment
+
+
+def archived_on_repository(stanza, segment):
+    """True when the repository host holds the segment (a file per segment in the posix repository)."""
+    cmd = host(REPO).run('ls /var/lib/pgbackrest/archive/%s/17-1/%s/' % (stanza, segment[:16]))
+    return cmd.rc == 0 and any(f.startswith(segment + '-') for f in cmd.stdout.split())
+
+
+def test_versions_are_checked_and_reported():
+    log = flat(run_log('converge'))
+    for name in DATABASES:
+        assert 'pgBackRest %s on database host %s and on repository host %s' % (VERSION, name, REPO) in log
+
+
+def test_a_version_mismatch_stops_the_role_with_both_versions():
+    rc, output = playbook(os.path.join(SCENARIO, 'parity-mismatch.yml'))
+    assert rc != 0, output
+    text = flat(output)
+    assert 'repository host %s runs %s, database host repohost-db2 runs 2.45.0' % (REPO, VERSION) in text
+    assert recap(output)['repohost-db2']['failed'] == 1
+    assert recap(output)['repohost-db1']['failed'] == 0
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_every_host_runs_the_tls_server(name):
+    h = host(name)
+    assert h.service('pgbackrest-server.service').is_running
+    assert h.service('pgbackrest-server.service').is_enabled
+    assert h.socket('tcp://0.0.0.0:8432').is_listening
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_certificate_names_the_host_and_comes_from_the_role_ca(name):
+    h = host(name)
+    cert = '/etc/pgbackrest/tls/%s.crt' % name
+    text = h.check_output('openssl x509 -in %s -noout -subject -ext subjectAltName,extendedKeyUsage', cert)
+    assert re.search(r'subject=CN\s*=\s*%s$' % name, text, re.MULTILINE), text
+    assert 'DNS:%s' % name in text
+    assert 'TLS Web Server Authentication' in text and 'TLS Web Client Authentication' in text
+    assert h.check_output('openssl verify -CAfile /etc/pgbackrest/tls/ca.crt %s', cert) == '%s: OK' % cert
+    key = h.file('/etc/pgbackrest/tls/%s.key' % name)
+    assert (key.user, key.group, key.mode) == ('root', 'postgres', 0o640)
+    # The CA key stays on the repository host, readable by root only.
+    ca_key = h.file('/etc/pgbackrest/ca/ca.key')
+    if name == REPO:
+        assert (ca_key.user, ca_key.mode) == ('root', 0o600)
+        assert (h.file('/etc/pgbackrest/ca').user, h.file('/etc/pgbackrest/ca').mode) == ('root', 0o700)
+    else:
+        assert not ca_key.exists
+
+
+def test_clients_are_authorized_by_certificate_cn():
+    db1 = host('repohost-db1').file('/etc/pgbackrest/pgbackrest.conf').content_string
+    assert 'tls-server-auth=%s=db1' % REPO in db1
+    conf = host(REPO).run('cat /etc/pgbackrest/conf.d/pgops-stanza-*.conf').stdout
+    assert 'tls-server-auth=repohost-db1=db1' in conf and 'tls-server-auth=repohost-db2=db2' in conf
+    # db2's certificate (CN repohost-db2) is authorized for stanza db2 only: the repository host refuses it for db1.
+    denied = pgbackrest('repohost-db2', '--stanza=db1', 'info')
+    assert 'access denied' in denied.stdout + denied.stderr, denied.stdout
+    assert info('repohost-db2', 'db2')['status']['code'] == 0
+
+
+def test_backup_timers_run_on_the_repository_host_only():
+    repo = host(REPO)
+    for stanza in DATABASES.values():
+        for job in JOBS:
+            unit = 'pgbackrest-%s-%s' % (stanza, job)
+            assert repo.service(unit + '.timer').is_enabled
+            assert repo.service(unit + '.timer').is_running
+            assert repo.check_output('systemctl show -P ExecCondition %s.service', unit) == ''
+    for name in DATABASES:
+        assert host(name).run('ls /etc/systemd/system/pgbackrest-*.timer').rc != 0
+
+
+@pytest.mark.parametrize('name', sorted(DATABASES))
+def test_scheduled_backup_lands_on_the_repository_host(name):
+    stanza = DATABASES[name]
+    repo = host(REPO)
+    before = {b['label'] for b in info(REPO, stanza)['backup']}
+    cmd = repo.run('systemctl start pgbackrest-%s-incr.service', stanza)
+    assert cmd.rc == 0, repo.check_output('journalctl -u pgbackrest-%s-incr.service -n 30 --no-pager', stanza)
+    new = [b for b in info(REPO, stanza)['backup'] if b['label'] not in before]
+    assert [b['type'] for b in new] == ['incr']
+    assert repo.file('/var/lib/pgbackrest/backup/%s/%s' % (stanza, new[0]['label'])).is_directory
+    record = json.loads(repo.file('/var/lib/pgops-backup/records/pgbackrest-backup-%s-incr.json' % stanza).content_string)
+    assert record['status'] == 'ok' and record['label'] == new[0]['label']
+    # The database host sees the same backups through the repository host, and keeps none itself.
+    assert new[0]['label'] in {b['label'] for b in info(name, stanza)['backup']}
+    assert host(name).run('ls /var/lib/pgbackrest/backup').rc != 0
+
+
+def test_backup_now_playbook_runs_on_the_repository_host():
+    before = {b['label'] for b in info(REPO, 'db2')['backup']}
+    rc, output = run_playbook('backup_now.yml', '-e', 'backup_type=diff', '-e', 'reason=molecule', '--limit', 'repohost-db2')
+    assert rc == 0, output
+    assert '[repohost-db2 -> repohost-repo]' in output
+    new = [b for b in info(REPO, 'db2')['backup'] if b['label'] not in before]
+    assert [(b['type'], b['annotation']) for b in new] == [('diff', {'reason': 'molecule'})]
+
+
+@pytest.mark.parametrize('name', sorted(DATABASES))
+def test_wal_from_the_database_host_arrives(name):
+    stanza = DATABASES[name]
+    segment = switch_wal(name)
+    wait_for(lambda: archived_on_repository(stanza, segment), 60, 'segment %s of %s did not reach %s' % (segment, name, REPO))
+
+
+@pytest.mark.parametrize('name, stanza', sorted(DATABASES.items()) + [(REPO, s) for s in sorted(DATABASES.values())])
+def test_check_passes_from_every_host(name, stanza):
+    cmd = pgbackrest(name, '--stanza=%s' % stanza, 'check')
+    assert cmd.rc == 0, cmd.stdout + cmd.stderr
+
+
+def test_point_in_time_recovery_of_one_database_host_from_the_repository_host():
+    """playbooks/pitr.yml restores db1 from the repository host's backups into a scratch instance."""
+    db1 = host('repohost-db1')
+    psql(db1, 'CREATE TABLE pitr_probe (id int, note text)')
+    psql(db1, "INSERT INTO pitr_probe SELECT g, 'before' FROM generate_series(1, 100) g")
+    target = psql(db1, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+    time.sleep(1.2)
+    psql(db1, "INSERT INTO pitr_probe SELECT g, 'after' FROM generate_series(101, 150) g")
+    segment = switch_wal('repohost-db1')
+    wait_for(lambda: archived_on_repository('db1', segment), 60, 'segment %s did not reach the repository host' % segment)
+    rc, output = playbook(os.path.join(ROOT, 'playbooks', 'pitr.yml'), '-e', 'pgops_target=repohost-db1',
+                          '-e', 'pitr_time="%s"' % target, '-e', 'pitr_destination=elsewhere',
+                          '-e', 'pitr_scratch_port=5499')
+    assert rc == 0, output
+    rows = db1.check_output('runuser -u postgres -- psql -XAtq -p 5499 -c %s',
+                            'SELECT note, count(*) FROM pitr_probe GROUP BY note ORDER BY note')
+    assert rows == 'before|100'
+    assert db1.check_output('runuser -u postgres -- psql -XAtq -p 5499 -c %s', 'SHOW archive_mode') == 'off'
+    # The source is untouched.
+    assert psql(db1, 'SELECT count(*) FROM pitr_probe') == '150'
+
+
+def key_material(name):
+    """A line of base64 out of each private key of the host: what must never leak."""
+    paths = ['/etc/pgbackrest/tls/%s.key' % name] + (['/etc/pgbackrest/ca/ca.key'] if name == REPO else [])
+    return [host(name).check_output('sed -n 2p %s', path) for path in paths]
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_no_secret_in_process_arguments_or_world_readable_files(name):
+    h = host(name)
+    secrets = [PASSPHRASE] + key_material(name)
+    assert all(len(s) > 20 for s in secrets)
+    args = h.check_output('ps -eo args')
+    assert not [s for s in secrets if s in args]
+    found = h.run("find / -xdev \\( %s \\) -prune -o -type f -perm -o=r -size -2M -print0"
+                  " | xargs -0 grep -lF %s 2>/dev/null" % (PRUNE, ' '.join("-e '%s'" % s for s in secrets)))
+    assert found.stdout.split() == []
+
+
+def test_no_secret_in_converge_output():
+    secrets = [PASSPHRASE] + [line for name in ALL for line in key_material(name)]
+    for step in ('converge', 'idempotence'):
+        for kind in ('log', 'out'):
+            text = run_log(step, kind)
+            assert 'PLAY RECAP' in text
+            assert not [s for s in secrets if s in text], '%s.%s' % (step, kind)
+    assert '<repohost-repo>' in run_log('converge'), 'the converge log is not at -vvv'
+
+
+def test_an_unreachable_repository_host_fails_archiving_visibly_and_no_wal_is_lost():
+    """Stop the repository host: archive_command fails (pg_stat_archiver, pgops-backup check record).
+    Start it again: every segment written meanwhile reaches the repository."""
+    db1 = host('repohost-db1')
+    failed_before = int(psql(db1, 'SELECT failed_count FROM pg_stat_archiver'))
+    subprocess.run(['podman', 'stop', '-t', '10', REPO], check=True, stdout=subprocess.DEVNULL)
+    try:
+        written = [switch_wal('repohost-db1') for attempt in range(3)]
+        wait_for(lambda: int(psql(db1, 'SELECT failed_count FROM pg_stat_archiver')) > failed_before, 90,
+                 'pg_stat_archiver.failed_count did not rise while the repository host was down')
+        check = db1.run('pgops-backup --quiet --run-as postgres check --stanza db1')
+        assert check.rc != 0
+        record = json.loads(db1.file('/var/lib/pgops-backup/records/pgbackrest-check-db1.json').content_string)
+        assert record['status'] == 'failed', record
+        ready = db1.check_output('ls /var/lib/postgresql/17/main/pg_wal/archive_status/')
+        assert any(s + '.ready' in ready.split() for s in written), ready
+    finally:
+        subprocess.run(['podman', 'start', REPO], check=True, stdout=subprocess.DEVNULL)
+    wait_for(lambda: host(REPO).socket('tcp://0.0.0.0:8432').is_listening, 60, 'the TLS server did not come back')
+    written.append(switch_wal('repohost-db1'))
+    for segment in written:
+        wait_for(lambda s=segment: archived_on_repository('db1', s), 120,
+                 'segment %s written during the outage did not reach the repository host' % segment)
+    assert db1.run('ls /var/lib/postgresql/17/main/pg_wal/archive_status/ | grep -c ready').stdout.strip() in ('', '0')
+    cmd = pgbackrest('repohost-db1', '--stanza=db1', 'check')
+    assert cmd.rc == 0, cmd.stdout + cmd.stderr
+    assert db1.run('pgops-backup --quiet --run-as postgres check --stanza db1').rc == 0
