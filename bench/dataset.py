@@ -2,15 +2,21 @@
 small tables, so that it compresses like real tables (not like pgbench_accounts).
 
 Each big table gets its share of the requested size: a first chunk of rows measures the bytes per
-row, then the rest is inserted in one statement. Two sessions load in parallel (the host has 2 cores).
+row, then the rest is inserted in one statement. Two sessions load in parallel (the host has 2 cores),
+each taking the next table from a queue.
 """
 
+import queue
 import threading
+import time
+
+from measure import log
 
 SMALL_TABLES = 300
 # Share of the requested size per table (primary key indexes take the rest).
 SHARES = {'bench_orders': 0.32, 'bench_events': 0.27, 'bench_wide': 0.26, 'small': 0.07}
 CALIBRATION_ROWS = 20000
+SESSIONS = 2   # the bench machine has 2 cores
 
 SYLLABLES = ['ka', 'ne', 'ri', 'to', 'mu', 'sa', 'lo', 'pe', 'di', 'an', 'or', 'el', 'us', 'im', 'ber', 'con',
              'ter', 'val', 'mon', 'res', 'pro', 'sta', 'gen', 'lin', 'da', 'vi', 'ho', 'fu', 'ze', 'qua', 'tri',
@@ -120,18 +126,33 @@ def load(host, size_mb):
         except Exception as exc:  # reported after both sessions ended
             errors.append(exc)
 
-    first = [lambda: _load_table(host, 'bench_orders', total * SHARES['bench_orders']),
-             lambda: host.psql(small_sql(total * SHARES['small'] / SMALL_TABLES), what='small tables', timeout=3600)]
-    second = [lambda: _load_table(host, 'bench_events', total * SHARES['bench_events']),
-              lambda: _load_table(host, 'bench_wide', total * SHARES['bench_wide'])]
-    threads = [threading.Thread(target=session, args=(jobs,)) for jobs in (first, second)]
+    # Biggest first; each session takes the next job when it is done (the tables cost different CPU
+    # per byte: bench_wide calls random() 40 times a row), so both cores stay busy to the end.
+    jobs = queue.Queue()
+    for table in ('bench_orders', 'bench_events', 'bench_wide'):
+        jobs.put(lambda table=table: _load_table(host, table, total * SHARES[table]))
+    jobs.put(lambda: host.psql(small_sql(total * SHARES['small'] / SMALL_TABLES), what='small tables', timeout=3600))
+
+    def worker():
+        while not errors:
+            try:
+                job = jobs.get_nowait()
+            except queue.Empty:
+                return
+            session([job])
+
+    started = time.time()
+    threads = [threading.Thread(target=worker) for _ in range(SESSIONS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     if errors:
         raise errors[0]
+    loaded = time.time()
     settle(host)
+    log('data: tables and indexes %.0f s, VACUUM (FREEZE, ANALYZE) + CHECKPOINT %.0f s'
+        % (loaded - started, time.time() - loaded))
     return int(host.psql("SELECT pg_database_size('bench')"))
 
 

@@ -1,14 +1,30 @@
-"""A benchmark host: a podman container from the project's test host image, and commands in it.
+"""A benchmark host: a podman container from the project's test host image plus an SSH server, and
+commands in it.
 
-Commands run with `podman exec`; timed commands measure themselves inside the container (bash
-EPOCHREALTIME around the command), so podman's own start-up cost is not part of a figure.
+Commands of the bench itself run with `podman exec`; timed commands measure themselves inside the
+container (bash EPOCHREALTIME around the command), so podman's own start-up cost is not part of a
+figure. Ansible reaches the hosts over SSH (see fleet.py), as it reaches real database hosts.
 """
 
+import hashlib
 import subprocess
 import time
 
-IMAGE = 'localhost/pgops-host:trixie'
+BASE_IMAGE = 'localhost/pgops-host:trixie'
+IMAGE = 'localhost/pgops-bench-host:trixie'
 MARK = 'BENCH_CLOCK'
+# The bench image: the test host image (tests/utils/build-image.sh) plus openssh-server, root login
+# by key only. Rebuilt when the base image or this recipe changes.
+IMAGE_RECIPE = r"""set -e
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
+printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
+apt-get -y -qq install --no-install-recommends openssh-server >/dev/null
+apt-get clean
+rm -f /usr/sbin/policy-rc.d
+printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n' >/etc/ssh/sshd_config.d/pgops-bench.conf
+systemctl enable ssh.service >/dev/null 2>&1 || true
+install -d -m 0700 /root/.ssh
+"""
 
 
 class CommandFailed(RuntimeError):
@@ -27,27 +43,59 @@ def podman(*args, check=True, timeout=None, text_input=None):
     return result
 
 
+def ensure_image(log=lambda text: None):
+    """Build IMAGE from BASE_IMAGE when it is missing or out of date (about 15 s, needs the mirror)."""
+    base_id = podman('image', 'inspect', '--format', '{{.Id}}', BASE_IMAGE).stdout.strip()
+    recipe = hashlib.sha256((base_id + IMAGE_RECIPE).encode()).hexdigest()[:16]
+    current = podman('image', 'inspect', '--format', '{{ index .Labels "pgops.bench.recipe" }}', IMAGE, check=False)
+    if current.returncode == 0 and current.stdout.strip() == recipe:
+        return False
+    log('building %s from %s (openssh-server)' % (IMAGE, BASE_IMAGE))
+    builder = 'pgops-bench-image-build'
+    podman('rm', '-f', '-t', '0', builder, check=False)
+    try:
+        podman('run', '--name', builder, '--entrypoint', '/bin/bash', BASE_IMAGE, '-c', IMAGE_RECIPE,
+               timeout=900)
+        podman('commit', '-q', '--change', 'CMD ["/sbin/init"]', '--change', 'ENTRYPOINT []',
+               '--change', 'STOPSIGNAL SIGRTMIN+3', '--change', 'LABEL pgops.bench.recipe=%s' % recipe,
+               builder, IMAGE)
+    finally:
+        podman('rm', '-f', '-t', '0', builder, check=False)
+    return True
+
+
 class Host:
-    def __init__(self, name, image=IMAGE):
+    def __init__(self, name, image=IMAGE, authorized_key=None):
         self.name = name
         self.image = image
+        self.authorized_key = authorized_key   # public key file mounted as root's authorized_keys
 
     # --- life cycle ------------------------------------------------------------------------------
 
     def start(self):
         """Start a fresh container (any old one of this name is removed first); do not wait."""
         podman('rm', '-f', '-t', '0', self.name, check=False)
-        podman('run', '-d', '--name', self.name, '--hostname', self.name, '--cap-add', 'SYS_ADMIN', self.image)
+        mounts = ['-v', '%s:/root/.ssh/authorized_keys:ro' % self.authorized_key] if self.authorized_key else []
+        podman('run', '-d', '--name', self.name, '--hostname', self.name, '--cap-add', 'SYS_ADMIN', *mounts,
+               self.image)
 
     def wait_ready(self, timeout=180):
-        """Wait until systemd has booted and PostgreSQL accepts connections."""
+        """Wait until systemd has booted, PostgreSQL accepts connections and sshd listens."""
         self.sh('systemctl is-system-running --wait || true', timeout=timeout)
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if self.sh('pg_isready -q', check=False).returncode == 0:
+            if self.sh('pg_isready -q && { ! systemctl cat ssh.service >/dev/null 2>&1 || '
+                       'systemctl is-active -q ssh.service; }', check=False).returncode == 0:
                 return
             time.sleep(0.5)
-        raise RuntimeError('%s: PostgreSQL did not come up in %d s' % (self.name, timeout))
+        raise RuntimeError('%s: PostgreSQL or sshd did not come up in %d s' % (self.name, timeout))
+
+    def address(self):
+        """The container's IP address on the podman network (Ansible connects there over SSH)."""
+        address = podman('inspect', '--format', '{{.NetworkSettings.IPAddress}}', self.name).stdout.strip()
+        if not address:
+            raise RuntimeError('%s: no IP address' % self.name)
+        return address
 
     def remove(self):
         podman('rm', '-f', '-t', '0', self.name, check=False)

@@ -1,7 +1,8 @@
 """pgops.backup benchmark: one run, one bench host, every comparison of issue 8, interleaved.
 
 Usage (through bench/run.sh, which sets up the environment): main.py [--size-mb N] [--runs N]
-[--only KEY,KEY] [--explore] [--keep] [--hosts 1,4,8] [--converge-runs N].
+[--only KEY,KEY] [--no-explore] [--connection ssh|podman] [--keep] [--hosts 1,4,8] [--converge-runs N]
+[--results DIR].
 Writes bench/results/DATE/{results.json,results.md,ratios.png} and, when every comparison ran,
 copies them to bench/results/latest/. Exits 1 when any run failed; timings are never asserted.
 """
@@ -22,7 +23,7 @@ import logical
 import physical
 import pitr
 import report
-from host import Host
+from host import Host, ensure_image
 from measure import Group, log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +36,10 @@ NOTES = [
     'archive-async, start-fast); only compress-type, compress-level and process-max differ for the guides\' '
     'settings. Each run writes into a fresh repository path (--repo1-path) that shares the main archive, '
     'so backups wait for their WAL like in production; expire is off there (--no-expire-auto).',
+    'Ansible reaches every host over SSH as root with a key, pipelining on and ansible\'s default '
+    'ControlMaster/ControlPersist (one ControlPath directory per playbook run), as it would reach real '
+    'database hosts; forks = max(5, hosts). The podman connection plugin cannot pipeline (3-4 podman '
+    'exec/mount per task and host): with it the 2-core controller, not the hosts, set the pace.',
     'Incremental backups in pgBackRest are file based (1 GiB segments) unless block incremental is enabled: '
     'a table file with any changed row is copied whole, so an update spread over every big table copies '
     'most of the database. Block incremental (repo-bundle + repo-block) is not a collection default.',
@@ -72,8 +77,13 @@ def parse_args(argv):
     parser.add_argument('--hosts', default='1,4,8', help='host counts of the converge comparison')
     parser.add_argument('--converge-runs', type=int, default=None, help='runs of each converge (default: --runs)')
     parser.add_argument('--name', default='pgops-bench', help='container name of the bench host')
-    parser.add_argument('--explore', action='store_true',
-                        help='add lz4, zst level 1 and uncompressed full backups (where does the time go?)')
+    parser.add_argument('--no-explore', dest='explore', action='store_false',
+                        help='leave out the lz4, zst level 1 and uncompressed full backups (rows that show '
+                             'where the full backup\'s time goes)')
+    parser.add_argument('--explore-noenc', action='store_true',
+                        help='add full backups without repository encryption (not quite the same work)')
+    parser.add_argument('--connection', choices=('ssh', 'podman'), default='ssh',
+                        help='how ansible reaches the containers (default ssh, with pipelining)')
     parser.add_argument('--keep', action='store_true', help='keep the bench host afterwards (debugging)')
     parser.add_argument('--results', default=os.path.join(ROOT, 'bench', 'results'))
     args = parser.parse_args(argv)
@@ -89,23 +99,27 @@ def main(argv=None):
     started = time.time()
     stamp = datetime.datetime.now(datetime.timezone.utc)
     work = os.path.join(ROOT, '.cache', 'bench')
-    ansible = fleet.Ansible(work)
+    ansible = fleet.Ansible(work, args.connection)
     groups, notes, failed_steps = [], list(NOTES), []
     meta = {'date': stamp.strftime('%Y-%m-%d %H:%M UTC'), 'size_mb_requested': args.size_mb, 'runs': args.runs,
-            'machine': machine(), 'database_bytes': None, 'pgdata_bytes': None, 'setup_seconds': {}}
-    host = Host(args.name)
+            'machine': machine(), 'database_bytes': None, 'pgdata_bytes': None, 'setup_seconds': {},
+            'phase_seconds': {}, 'connection': args.connection}
+    host = Host(args.name, authorized_key=ansible.public_key)
     vers = {}
 
     def phase(key, function):
         if key not in args.only:
             return None
         log('comparison: %s' % key)
+        t0 = time.time()
         try:
             result = function()
         except Exception as exc:  # a setup step of the comparison failed: recorded, the bench goes on
             log('comparison %s FAILED: %s' % (key, exc))
             failed_steps.append('%s: %s' % (key, str(exc)[-1500:]))
             return None
+        finally:
+            meta['phase_seconds'][key] = round(meta['phase_seconds'].get(key, 0) + time.time() - t0, 1)
         for group in (result if isinstance(result, list) else [result]):
             if isinstance(group, Group):
                 groups.append(group)
@@ -113,10 +127,15 @@ def main(argv=None):
 
     needs_host = set(args.only) - {'converge'}
     try:
+        t0 = time.time()
+        if ensure_image(log):
+            meta['setup_seconds']['bench_image'] = round(time.time() - t0, 1)
         if needs_host:
             log('bench host %s: starting' % args.name)
+            t0 = time.time()
             host.start()
             host.wait_ready()
+            meta['setup_seconds']['start_host'] = round(time.time() - t0, 1)
             t0 = time.time()
             meta['database_bytes'] = dataset.load(host, args.size_mb)
             meta['setup_seconds']['load_data'] = round(time.time() - t0, 1)
@@ -131,7 +150,7 @@ def main(argv=None):
             bases = {}
 
             def full():
-                group, found = physical.full_backup(host, args.runs, args.explore)
+                group, found = physical.full_backup(host, args.runs, args.explore, args.explore_noenc)
                 bases.update(found)
                 return group
             phase('full', full)
@@ -173,6 +192,8 @@ def main(argv=None):
     meta['machine_short'] = '%d cores %s' % (m['cores'], m['cpu'][:40])
     meta['size_label'] = '%s database' % report.human(meta['database_bytes'] or args.size_mb * 1048576)
     meta['total_seconds'] = round(time.time() - started, 1)
+    if os.environ.get('BENCH_SETUP_SECONDS'):   # bench/run.sh: tests/utils/setup.sh and the venv
+        meta['setup_seconds']['run_sh_setup'] = int(os.environ['BENCH_SETUP_SECONDS'])
     summaries = [g.summary() for g in groups]
     for step in failed_steps:
         notes.append('FAILED step %s' % step.splitlines()[0][:300])

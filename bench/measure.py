@@ -55,8 +55,13 @@ class Group:
                 'configs': rows}
 
 
+STARTED = time.monotonic()
+
+
 def log(text):
-    sys.stderr.write('\033[1m--> %s\033[0m\n' % text)
+    """A progress line with the minutes and seconds since the bench started."""
+    elapsed = int(time.monotonic() - STARTED)
+    sys.stderr.write('\033[1m--> [%02d:%02d] %s\033[0m\n' % (elapsed // 60, elapsed % 60, text))
     sys.stderr.flush()
 
 
