@@ -1,7 +1,8 @@
-"""Repository host mode over TLS, checked the way an operator would check it.
+"""Repository host mode, checked the way an operator would check it.
 
 repohost-repo keeps the repository and runs the backup timers of repohost-db1 (stanza db1) and
-repohost-db2 (stanza db2); both push WAL to it through pgBackRest's TLS server.
+repohost-db2 (stanza db2). db1 pushes WAL to it through pgBackRest's TLS server, db2 over SSH
+(pgbackrest_repository_transport: ssh): keys generated and exchanged by the role, host keys pinned.
 """
 
 import json
@@ -17,6 +18,11 @@ from testhosts import psql, recap, run_log, run_playbook
 REPO = 'repohost-repo'
 DATABASES = {'repohost-db1': 'db1', 'repohost-db2': 'db2'}
 ALL = [REPO] + sorted(DATABASES)
+TLS_HOSTS = [REPO, 'repohost-db1']
+SSH_DATABASE = 'repohost-db2'
+# Both ends of the SSH transport, each with the other one.
+SSH_PAIRS = [(SSH_DATABASE, REPO), (REPO, SSH_DATABASE)]
+POSTGRES_SSH = '/var/lib/postgresql/.ssh'
 PASSPHRASE = 'pgops-test-Passphrase-4f9c2e7a1b'
 VERSION = '2.55.1'
 JOBS = ('full', 'diff', 'incr', 'verify')
@@ -89,15 +95,15 @@ def test_a_version_mismatch_stops_the_role_with_both_versions():
     assert recap(output)['repohost-db1']['failed'] == 0
 
 
-@pytest.mark.parametrize('name', ALL)
-def test_every_host_runs_the_tls_server(name):
+@pytest.mark.parametrize('name', TLS_HOSTS)
+def test_every_tls_host_runs_the_tls_server(name):
     h = host(name)
     assert h.service('pgbackrest-server.service').is_running
     assert h.service('pgbackrest-server.service').is_enabled
     assert h.socket('tcp://0.0.0.0:8432').is_listening
 
 
-@pytest.mark.parametrize('name', ALL)
+@pytest.mark.parametrize('name', TLS_HOSTS)
 def test_certificate_names_the_host_and_comes_from_the_role_ca(name):
     h = host(name)
     cert = '/etc/pgbackrest/tls/%s.crt' % name
@@ -121,11 +127,79 @@ def test_clients_are_authorized_by_certificate_cn():
     db1 = host('repohost-db1').file('/etc/pgbackrest/pgbackrest.conf').content_string
     assert 'tls-server-auth=%s=db1' % REPO in db1
     conf = host(REPO).run('cat /etc/pgbackrest/conf.d/pgops-stanza-*.conf').stdout
-    assert 'tls-server-auth=repohost-db1=db1' in conf and 'tls-server-auth=repohost-db2=db2' in conf
-    # db2's certificate (CN repohost-db2) is authorized for stanza db2 only: the repository host refuses it for db1.
-    denied = pgbackrest('repohost-db2', '--stanza=db1', 'info')
+    assert 'tls-server-auth=repohost-db1=db1' in conf
+    # db2 comes over SSH: no certificate is authorized for its stanza.
+    assert 'tls-server-auth=repohost-db2' not in conf
+    # db1's certificate (CN repohost-db1) is authorized for stanza db1 only: the repository host refuses it for db2.
+    denied = pgbackrest('repohost-db1', '--stanza=db2', 'info')
     assert 'access denied' in denied.stdout + denied.stderr, denied.stdout
-    assert info('repohost-db2', 'db2')['status']['code'] == 0
+    assert info('repohost-db1', 'db1')['status']['code'] == 0
+
+
+def test_ssh_database_host_runs_no_tls_server_and_reaches_the_repository_over_ssh():
+    db2 = host(SSH_DATABASE)
+    assert not db2.service('pgbackrest-server.service').is_running
+    assert not db2.file('/etc/systemd/system/pgbackrest-server.service').exists
+    assert not db2.socket('tcp://0.0.0.0:8432').is_listening
+    assert not db2.file('/etc/pgbackrest/tls').exists
+    conf = db2.file('/etc/pgbackrest/pgbackrest.conf').content_string
+    for line in ('repo1-host=%s' % REPO, 'repo1-host-type=ssh', 'repo1-host-user=postgres'):
+        assert line in conf.splitlines()
+    assert 'tls-' not in conf
+    stanza = host(REPO).file('/etc/pgbackrest/conf.d/pgops-stanza-db2.conf').content_string
+    for line in ('pg1-host=%s' % SSH_DATABASE, 'pg1-host-type=ssh', 'pg1-host-user=postgres'):
+        assert line in stanza.splitlines()
+    assert 'tls-' not in stanza
+    assert info(SSH_DATABASE, 'db2')['status']['code'] == 0
+
+
+def entries(name, path):
+    """The lines of a file that are not comments (the role's markers are comments)."""
+    text = host(name).file(path).content_string
+    return [line for line in text.splitlines() if line.strip() and not line.startswith('#')]
+
+
+def public_key(name, path):
+    """'type base64' of an OpenSSH public key file, without its comment."""
+    return ' '.join(host(name).file(path).content_string.split()[:2])
+
+
+@pytest.mark.parametrize('name, peer', SSH_PAIRS)
+def test_known_hosts_pins_exactly_the_host_key_of_the_other_side(name, peer):
+    assert entries(name, POSTGRES_SSH + '/known_hosts') == ['%s %s' % (peer, public_key(peer, '/etc/ssh/ssh_host_ed25519_key.pub'))]
+
+
+@pytest.mark.parametrize('name, peer', SSH_PAIRS)
+def test_authorized_keys_holds_the_postgres_key_of_the_other_side_restricted(name, peer):
+    keys = entries(name, POSTGRES_SSH + '/authorized_keys')
+    assert len(keys) == 1
+    options, key = keys[0].split(' ', 1)
+    assert options == 'restrict'
+    assert key.startswith(public_key(peer, POSTGRES_SSH + '/id_ed25519.pub') + ' ')
+    f = host(name).file(POSTGRES_SSH + '/authorized_keys')
+    assert (f.user, f.mode) == ('postgres', 0o600)
+
+
+@pytest.mark.parametrize('name', [REPO, SSH_DATABASE])
+def test_ssh_private_key_belongs_to_postgres_alone_and_host_keys_are_never_skipped(name):
+    h = host(name)
+    key = h.file(POSTGRES_SSH + '/id_ed25519')
+    assert (key.user, key.group, key.mode) == ('postgres', 'postgres', 0o600)
+    assert (h.file(POSTGRES_SSH).user, h.file(POSTGRES_SSH).mode) == ('postgres', 0o700)
+    found = h.run('grep -rli stricthostkeychecking /etc/pgbackrest %s/config', POSTGRES_SSH)
+    assert found.stdout == ''
+
+
+@pytest.mark.parametrize('name, peer', SSH_PAIRS)
+def test_ssh_reaches_the_pinned_peer_and_refuses_a_name_that_is_not_pinned(name, peer):
+    h = host(name)
+    ok = h.run('runuser -u postgres -- ssh -o BatchMode=yes %s true', peer)
+    assert ok.rc == 0, ok.stderr
+    # The same host under its address: not in known_hosts, so ssh refuses it instead of trusting it.
+    address = h.check_output('getent ahostsv4 %s | head -n 1 | cut -d " " -f 1', peer)
+    refused = h.run('runuser -u postgres -- ssh -o BatchMode=yes %s true', address)
+    assert refused.rc != 0
+    assert 'Host key verification failed' in refused.stderr, refused.stderr
 
 
 def test_backup_timers_run_on_the_repository_host_only():
@@ -203,8 +277,13 @@ def test_point_in_time_recovery_of_one_database_host_from_the_repository_host():
 
 def key_material(name):
     """A line of base64 out of each private key of the host: what must never leak."""
-    paths = ['/etc/pgbackrest/tls/%s.key' % name] + (['/etc/pgbackrest/ca/ca.key'] if name == REPO else [])
-    return [host(name).check_output('sed -n 2p %s', path) for path in paths]
+    paths = ['/etc/pgbackrest/tls/%s.key' % name] if name in TLS_HOSTS else []
+    paths += ['/etc/pgbackrest/ca/ca.key'] if name == REPO else []
+    lines = [host(name).check_output('sed -n 2p %s', path) for path in paths]
+    # OpenSSH keys: the second line is the same for every unencrypted ed25519 key; the fourth holds the secret seed.
+    if name in (REPO, SSH_DATABASE):
+        lines.append(host(name).check_output('sed -n 4p %s/id_ed25519', POSTGRES_SSH))
+    return lines
 
 
 @pytest.mark.parametrize('name', ALL)
@@ -229,30 +308,33 @@ def test_no_secret_in_converge_output():
     assert '<repohost-repo>' in run_log('converge'), 'the converge log is not at -vvv'
 
 
-def test_an_unreachable_repository_host_fails_archiving_visibly_and_no_wal_is_lost():
+@pytest.mark.parametrize('name', sorted(DATABASES))
+def test_an_unreachable_repository_host_fails_archiving_visibly_and_no_wal_is_lost(name):
     """Stop the repository host: archive_command fails (pg_stat_archiver, pgops-backup check record).
-    Start it again: every segment written meanwhile reaches the repository."""
-    db1 = host('repohost-db1')
-    failed_before = int(psql(db1, 'SELECT failed_count FROM pg_stat_archiver'))
+    Start it again: every segment written meanwhile reaches the repository (db1 over TLS, db2 over SSH)."""
+    stanza = DATABASES[name]
+    db = host(name)
+    failed_before = int(psql(db, 'SELECT failed_count FROM pg_stat_archiver'))
     subprocess.run(['podman', 'stop', '-t', '10', REPO], check=True, stdout=subprocess.DEVNULL)
     try:
-        written = [switch_wal('repohost-db1') for attempt in range(3)]
-        wait_for(lambda: int(psql(db1, 'SELECT failed_count FROM pg_stat_archiver')) > failed_before, 90,
+        written = [switch_wal(name) for attempt in range(3)]
+        wait_for(lambda: int(psql(db, 'SELECT failed_count FROM pg_stat_archiver')) > failed_before, 90,
                  'pg_stat_archiver.failed_count did not rise while the repository host was down')
-        check = db1.run('pgops-backup --quiet --run-as postgres check --stanza db1')
+        check = db.run('pgops-backup --quiet --run-as postgres check --stanza %s', stanza)
         assert check.rc != 0
-        record = json.loads(db1.file('/var/lib/pgops-backup/records/pgbackrest-check-db1.json').content_string)
+        record = json.loads(db.file('/var/lib/pgops-backup/records/pgbackrest-check-%s.json' % stanza).content_string)
         assert record['status'] == 'failed', record
-        ready = db1.check_output('ls /var/lib/postgresql/17/main/pg_wal/archive_status/')
+        ready = db.check_output('ls /var/lib/postgresql/17/main/pg_wal/archive_status/')
         assert any(s + '.ready' in ready.split() for s in written), ready
     finally:
         subprocess.run(['podman', 'start', REPO], check=True, stdout=subprocess.DEVNULL)
-    wait_for(lambda: host(REPO).socket('tcp://0.0.0.0:8432').is_listening, 60, 'the TLS server did not come back')
-    written.append(switch_wal('repohost-db1'))
+    port = 22 if name == SSH_DATABASE else 8432
+    wait_for(lambda: host(REPO).socket('tcp://0.0.0.0:%d' % port).is_listening, 60, 'the repository host did not listen again')
+    written.append(switch_wal(name))
     for segment in written:
-        wait_for(lambda s=segment: archived_on_repository('db1', s), 120,
+        wait_for(lambda s=segment: archived_on_repository(stanza, s), 120,
                  'segment %s written during the outage did not reach the repository host' % segment)
-    assert db1.run('ls /var/lib/postgresql/17/main/pg_wal/archive_status/ | grep -c ready').stdout.strip() in ('', '0')
-    cmd = pgbackrest('repohost-db1', '--stanza=db1', 'check')
+    assert db.run('ls /var/lib/postgresql/17/main/pg_wal/archive_status/ | grep -c ready').stdout.strip() in ('', '0')
+    cmd = pgbackrest(name, '--stanza=%s' % stanza, 'check')
     assert cmd.rc == 0, cmd.stdout + cmd.stderr
-    assert db1.run('pgops-backup --quiet --run-as postgres check --stanza db1').rc == 0
+    assert db.run('pgops-backup --quiet --run-as postgres check --stanza %s', stanza).rc == 0

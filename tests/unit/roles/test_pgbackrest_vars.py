@@ -164,3 +164,34 @@ def test_a_database_host_reaches_every_repository_through_the_repository_host_an
     assert render('__pgbackrest_secret_options', host='db1', **play) == {}
     assert render('__pgbackrest_units', host='db1', **play) == []
     assert render('__pgbackrest_backup_host', host='db1', **play) == 'backup1'
+
+
+def _mixed_transport_play():
+    """backup1 serves db1 over TLS and db2 over SSH."""
+    play = _repository_host_play()
+    play['hostvars']['backup1']['__pgbackrest_served']['ssh_name'] = 'backup1.ssh.example'
+    play['hostvars']['db1']['__pgbackrest_registration']['transport'] = 'tls'
+    play['hostvars']['db2']['__pgbackrest_registration'].update(transport='ssh', ssh_name='db2')
+    return play
+
+
+def test_an_ssh_database_host_reaches_the_repository_host_as_postgres_over_ssh_and_runs_no_tls_server():
+    play = _mixed_transport_play()
+    options = render('__pgbackrest_global_options', host='db2', pgbackrest_stanza='db2', pgbackrest_repository_transport='ssh', **play)
+    assert {k: v for k, v in options.items() if k.startswith('repo1-')} == {
+        'repo1-host': 'backup1.ssh.example', 'repo1-host-type': 'ssh', 'repo1-host-user': 'postgres'}
+    assert not [k for k in options if k.startswith('tls-')]
+    assert render('__pgbackrest_uses_tls', host='db2', pgbackrest_repository_transport='ssh', **play) is False
+    assert render('__pgbackrest_ssh_peers', host='db2', pgbackrest_repository_transport='ssh', **play) == ['backup1']
+    # The TLS database host next to it is unchanged and exchanges no SSH keys.
+    assert render('__pgbackrest_global_options', host='db1', pgbackrest_stanza='db1', **play)['repo1-host-type'] == 'tls'
+    assert render('__pgbackrest_ssh_peers', host='db1', **play) == []
+
+
+def test_the_repository_host_runs_the_tls_server_and_exchanges_keys_with_its_ssh_database_hosts_only():
+    play = _mixed_transport_play()
+    assert render('__pgbackrest_uses_tls', host='backup1', **play) is True
+    assert render('__pgbackrest_ssh_peers', host='backup1', **play) == ['db2']
+    assert 'tls-server-cert-file' in render('__pgbackrest_global_options', host='backup1', **play)
+    names = render('__pgbackrest_option_names', host='backup1', **play)
+    assert 'pg1-host-user' in names and 'tls-server-auth' in names
