@@ -188,6 +188,8 @@ def test_ssh_private_key_belongs_to_postgres_alone_and_host_keys_are_never_skipp
     assert (h.file(POSTGRES_SSH).user, h.file(POSTGRES_SSH).mode) == ('postgres', 0o700)
     found = h.run('grep -rli stricthostkeychecking /etc/pgbackrest %s/config', POSTGRES_SSH)
     assert found.stdout == ''
+    # ssh may not add the peer's other host keys to known_hosts on its own.
+    assert 'UpdateHostKeys no' in h.file(POSTGRES_SSH + '/config').content_string.splitlines()
 
 
 @pytest.mark.parametrize('name, peer', SSH_PAIRS)
