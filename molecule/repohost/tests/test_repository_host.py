@@ -278,6 +278,16 @@ def test_point_in_time_recovery_of_one_database_host_from_the_repository_host():
     assert psql(db1, 'SELECT count(*) FROM pitr_probe') == '150'
 
 
+def archiver_metric(name, which):
+    """A sample of what the monitoring role exports, read from `pgops-backup metrics` on the database
+    host: which = 'failing' (pgops_backup_archiver_failing) or 'ready_segments' (pgops_backup_wal_ready_segments)."""
+    metric = {'failing': 'pgops_backup_archiver_failing', 'ready_segments': 'pgops_backup_wal_ready_segments'}[which]
+    text = host(name).check_output('pgops-backup --quiet metrics --textfile-dir - --stanza %s', DATABASES[name])
+    values = re.findall(r'^%s\{[^}]*stanza="%s"[^}]*\} (\S+)$' % (metric, DATABASES[name]), text, re.MULTILINE)
+    assert len(values) == 1, text
+    return float(values[0])
+
+
 def key_material(name):
     """A line of base64 out of each private key of the host: what must never leak."""
     paths = ['/etc/pgbackrest/tls/%s.key' % name] if name in TLS_HOSTS else []
@@ -313,8 +323,9 @@ def test_no_secret_in_converge_output():
 
 @pytest.mark.parametrize('name', sorted(DATABASES))
 def test_an_unreachable_repository_host_fails_archiving_visibly_and_no_wal_is_lost(name):
-    """Stop the repository host: archive_command fails (pg_stat_archiver, pgops-backup check record).
-    Start it again: every segment written meanwhile reaches the repository (db1 over TLS, db2 over SSH)."""
+    """Stop the repository host: archive_command fails (pg_stat_archiver, pgops-backup check record, the
+    archiver metrics the monitoring role exports). Start it again: every segment written meanwhile reaches
+    the repository (db1 over TLS, db2 over SSH) and the metrics say archiving is healthy again."""
     stanza = DATABASES[name]
     db = host(name)
     failed_before = int(psql(db, 'SELECT failed_count FROM pg_stat_archiver'))
@@ -329,6 +340,8 @@ def test_an_unreachable_repository_host_fails_archiving_visibly_and_no_wal_is_lo
         assert record['status'] == 'failed', record
         ready = db.check_output('ls /var/lib/postgresql/17/main/pg_wal/archive_status/')
         assert any(s + '.ready' in ready.split() for s in written), ready
+        assert archiver_metric(name, 'failing') == 1
+        assert archiver_metric(name, 'ready_segments') >= 1
     finally:
         subprocess.run(['podman', 'start', REPO], check=True, stdout=subprocess.DEVNULL)
     port = 22 if name == SSH_DATABASE else 8432
@@ -343,3 +356,5 @@ def test_an_unreachable_repository_host_fails_archiving_visibly_and_no_wal_is_lo
     cmd = pgbackrest(name, '--stanza=%s' % stanza, 'check')
     assert cmd.rc == 0, cmd.stdout + cmd.stderr
     assert db.run('pgops-backup --quiet --run-as postgres check --stanza %s', stanza).rc == 0
+    wait_for(lambda: archiver_metric(name, 'failing') == 0 and archiver_metric(name, 'ready_segments') == 0, 30,
+             'the archiver metrics of %s did not return to healthy' % name)
