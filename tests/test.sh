@@ -18,6 +18,7 @@ gate "set-up" bash "$PGOPS_ROOT/tests/utils/setup.sh" --no-images
 cd "$PGOPS_ROOT"
 # The test host images build (network and disk bound) while the static gates run (CPU bound).
 log "building the test host images in the background (.cache/logs/images.log)"
+mkdir -p "$PGOPS_CACHE/logs"
 bash "$PGOPS_ROOT/tests/utils/build-images.sh" >"$PGOPS_CACHE/logs/images.log" 2>&1 &
 images=$!
 trap 'kill "$images" 2>/dev/null || true' EXIT
