@@ -321,40 +321,51 @@ def test_no_secret_in_converge_output():
     assert '<repohost-repo>' in run_log('converge'), 'the converge log is not at -vvv'
 
 
-@pytest.mark.parametrize('name', sorted(DATABASES))
-def test_an_unreachable_repository_host_fails_archiving_visibly_and_no_wal_is_lost(name):
-    """Stop the repository host: archive_command fails (pg_stat_archiver, pgops-backup check record, the
-    archiver metrics the monitoring role exports). Start it again: every segment written meanwhile reaches
-    the repository (db1 over TLS, db2 over SSH) and the metrics say archiving is healthy again."""
-    stanza = DATABASES[name]
-    db = host(name)
-    failed_before = int(psql(db, 'SELECT failed_count FROM pg_stat_archiver'))
+def failed_count(name):
+    return int(psql(host(name), 'SELECT failed_count FROM pg_stat_archiver'))
+
+
+def ready_files(name):
+    return host(name).check_output('ls /var/lib/postgresql/17/main/pg_wal/archive_status/').split()
+
+
+def test_an_unreachable_repository_host_fails_archiving_visibly_and_no_wal_is_lost():
+    """Stop the repository host: on both database hosts archive_command fails (pg_stat_archiver,
+    pgops-backup check record, the archiver metrics the monitoring role exports). Start it again: every
+    segment written meanwhile reaches the repository (db1 over TLS, db2 over SSH) and the metrics say
+    archiving is healthy again. One outage for both, as it happens."""
+    failed_before = {name: failed_count(name) for name in DATABASES}
+    written = {}
     subprocess.run(['podman', 'stop', '-t', '10', REPO], check=True, stdout=subprocess.DEVNULL)
     try:
-        written = [switch_wal(name) for attempt in range(3)]
-        wait_for(lambda: int(psql(db, 'SELECT failed_count FROM pg_stat_archiver')) > failed_before, 90,
-                 'pg_stat_archiver.failed_count did not rise while the repository host was down')
-        check = db.run('pgops-backup --quiet --run-as postgres check --stanza %s', stanza)
-        assert check.rc != 0
-        record = json.loads(db.file('/var/lib/pgops-backup/records/pgbackrest-check-%s.json' % stanza).content_string)
-        assert record['status'] == 'failed', record
-        ready = db.check_output('ls /var/lib/postgresql/17/main/pg_wal/archive_status/')
-        assert any(s + '.ready' in ready.split() for s in written), ready
-        assert archiver_metric(name, 'failing') == 1
-        assert archiver_metric(name, 'ready_segments') >= 1
+        for name in sorted(DATABASES):
+            written[name] = [switch_wal(name) for attempt in range(3)]
+        for name, stanza in sorted(DATABASES.items()):
+            wait_for(lambda n=name: failed_count(n) > failed_before[n], 90,
+                     'pg_stat_archiver.failed_count of %s did not rise while the repository host was down' % name)
+            check = host(name).run('pgops-backup --quiet --run-as postgres check --stanza %s', stanza)
+            assert check.rc != 0
+            record = json.loads(host(name).file('/var/lib/pgops-backup/records/pgbackrest-check-%s.json' % stanza).content_string)
+            assert record['status'] == 'failed', record
+            assert any(s + '.ready' in ready_files(name) for s in written[name]), ready_files(name)
+            assert archiver_metric(name, 'failing') == 1
+            assert archiver_metric(name, 'ready_segments') >= 1
     finally:
         subprocess.run(['podman', 'start', REPO], check=True, stdout=subprocess.DEVNULL)
-    port = 22 if name == SSH_DATABASE else 8432
-    wait_for(lambda: host(REPO).socket('tcp://0.0.0.0:%d' % port).is_listening, 60, 'the repository host did not listen again')
-    written.append(switch_wal(name))
-    for segment in written:
-        wait_for(lambda s=segment: archived_on_repository(stanza, s), 120,
-                 'segment %s written during the outage did not reach the repository host' % segment)
-    # Nothing left behind (a segment switched by archive_timeout meanwhile is pushed within seconds).
-    wait_for(lambda: db.run('ls /var/lib/postgresql/17/main/pg_wal/archive_status/ | grep -c ready').stdout.strip() in ('', '0'),
-             60, 'segments still waiting to be archived on %s' % name)
-    cmd = pgbackrest(name, '--stanza=%s' % stanza, 'check')
-    assert cmd.rc == 0, cmd.stdout + cmd.stderr
-    assert db.run('pgops-backup --quiet --run-as postgres check --stanza %s', stanza).rc == 0
-    wait_for(lambda: archiver_metric(name, 'failing') == 0 and archiver_metric(name, 'ready_segments') == 0, 30,
-             'the archiver metrics of %s did not return to healthy' % name)
+    for port in (8432, 22):
+        wait_for(lambda p=port: host(REPO).socket('tcp://0.0.0.0:%d' % p).is_listening, 60,
+                 'the repository host did not listen on %d again' % port)
+    for name in sorted(DATABASES):
+        written[name].append(switch_wal(name))
+    for name, stanza in sorted(DATABASES.items()):
+        for segment in written[name]:
+            wait_for(lambda s=segment, st=stanza: archived_on_repository(st, s), 120,
+                     'segment %s of %s written during the outage did not reach the repository host' % (segment, name))
+        # Nothing left behind (a segment switched by archive_timeout meanwhile is pushed within seconds).
+        wait_for(lambda n=name: not [f for f in ready_files(n) if f.endswith('.ready')], 60,
+                 'segments still waiting to be archived on %s' % name)
+        cmd = pgbackrest(name, '--stanza=%s' % stanza, 'check')
+        assert cmd.rc == 0, cmd.stdout + cmd.stderr
+        assert host(name).run('pgops-backup --quiet --run-as postgres check --stanza %s', stanza).rc == 0
+        wait_for(lambda n=name: archiver_metric(n, 'failing') == 0 and archiver_metric(n, 'ready_segments') == 0, 30,
+                 'the archiver metrics of %s did not return to healthy' % name)
