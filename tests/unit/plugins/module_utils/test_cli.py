@@ -9,14 +9,12 @@ rest of it real.
 
 from __future__ import annotations
 
-import functools
 import json
 
 import pytest
 
 from ansible_collections.pgops.backup.plugins.module_utils import cli
 from ansible_collections.pgops.backup.plugins.module_utils import process
-from ansible_collections.pgops.backup.plugins.module_utils.process import Runner
 from ansible_collections.pgops.backup.tests.unit.fakes import (
     PGBACKREST, FakeProcess, fixture, info_with_backups, pgbackrest_fake)
 
@@ -31,14 +29,6 @@ ARCHIVE_TIMEOUT = (
     "            HINT: run the 'start' command if the stanza was previously stopped.\n")
 LOCK = ("P00  ERROR: [050]: unable to acquire lock on file '/tmp/pgbackrest/main-backup.lock': "
         "Resource temporarily unavailable\n            HINT: is another pgBackRest process running?\n")
-
-
-@pytest.fixture
-def use(monkeypatch):
-    def _use(fake):
-        monkeypatch.setattr(cli, 'Runner', functools.partial(Runner, run=fake, which=fake.which))
-        return fake
-    return _use
 
 
 def run(tmp_path, *argv):

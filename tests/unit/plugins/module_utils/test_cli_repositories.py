@@ -9,13 +9,9 @@ Only the process boundary is fake (FakeProcess); cli, the Runner and the records
 
 from __future__ import annotations
 
-import functools
 import json
 
-import pytest
-
 from ansible_collections.pgops.backup.plugins.module_utils import cli
-from ansible_collections.pgops.backup.plugins.module_utils.process import Runner
 from ansible_collections.pgops.backup.tests.unit.fakes import (
     PGBACKREST, FakeProcess, fixture, info_with_backups, pgbackrest_fake)
 
@@ -23,14 +19,6 @@ F1 = '20261121-091140F'
 D1 = F1 + '_20261122-013002D'
 OK = fixture('info-ok-2.55.1.json')
 AFTER_DIFF = info_with_backups('info-chain-2.55.1.json', [F1, D1])
-
-
-@pytest.fixture
-def use(monkeypatch):
-    def _use(fake):
-        monkeypatch.setattr(cli, 'Runner', functools.partial(Runner, run=fake, which=fake.which))
-        return fake
-    return _use
 
 
 def run(tmp_path, *argv):
