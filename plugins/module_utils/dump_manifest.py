@@ -22,13 +22,13 @@ import hashlib
 import json
 import os
 import re
-import time
 
 try:
     from urllib.parse import quote, unquote
 except ImportError:  # pragma: no cover - Python 2 is not supported on managed hosts
     from urllib import quote, unquote
 
+from . import clock
 from .process import EngineError
 
 MANIFEST = 'manifest.json'
@@ -275,4 +275,4 @@ def unit_name(db_dir, epoch):
 
 
 def now():
-    return time.time()
+    return clock.now()

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 
+from . import clock as wall_clock
 from . import dump_manifest as layout
 from .dump_crypto import GPG_SUFFIX, Gpg
 from .dump_session import quote_ident, session_factory
@@ -74,7 +75,7 @@ def psql_file_argv(psql, connection, dbname, path, stop_on_error=True):
 class RestoreJob(object):
     def __init__(self, runner, source, target_database, jobs=0, no_owner=False, no_privileges=False,
                  include_globals=True, drop_existing=False, passphrase=None, connection=None, bin_dir=None,
-                 sessions=None, owner=None, compare=True, work_dir=None, clock=time.time, say=None):
+                 sessions=None, owner=None, compare=True, work_dir=None, clock=None, say=None):
         if not target_database:
             raise EngineError('a target database name is required')
         self.runner = runner
@@ -93,7 +94,7 @@ class RestoreJob(object):
             self.connection, os_user=runner.run_as if os.geteuid() == 0 else None)
         self.compare = compare
         self.work_dir = work_dir
-        self.clock = clock
+        self.clock = clock or wall_clock.now
         self.say = say or (lambda text: None)
 
     def load(self):

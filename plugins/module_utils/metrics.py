@@ -21,7 +21,7 @@ import re
 import tempfile
 import time
 
-from . import postgres
+from . import clock, postgres
 from .pgbackrest import PgBackRest
 from .process import EngineError
 from .records import DEFAULT_RECORD_DIR, write_json_atomic
@@ -457,7 +457,7 @@ def collect(runner, record_dir=DEFAULT_RECORD_DIR, objectives=None, state=None, 
     state: dict of last successes by 'dump:JOB' / 'drill:NAME', updated in place
     """
     started = time.time()
-    now = int(started if now is None else now)
+    now = int(clock.now() if now is None else now)
     snap = {'timestamp': now, 'objectives': objectives or normalize_objectives(), 'collectors': {},
             'stanzas': [], 'clusters': [], 'jobs': [], 'dumps': [], 'drills': []}
     state = {} if state is None else state

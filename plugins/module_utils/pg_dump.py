@@ -21,6 +21,7 @@ import shutil
 import socket
 import time
 
+from . import clock as wall_clock
 from . import dump_manifest as layout
 from . import dump_retention as retention
 from .dump_crypto import GPG_SUFFIX, Gpg
@@ -513,7 +514,7 @@ class DumpJob(object):
     def __init__(self, runner, destination, databases=None, fmt='custom', compression='auto',
                  compression_level=None, jobs=0, exclude_table_data=None, extra_options=None,
                  include_globals=True, passphrase=None, retention_count=0, retention_max_age=None,
-                 connection=None, bin_dir=None, job=None, sessions=None, owner=None, clock=time.time,
+                 connection=None, bin_dir=None, job=None, sessions=None, owner=None, clock=None,
                  say=None, host=None):
         if fmt not in FORMATS:
             raise EngineError('format must be one of %s, not %r' % (', '.join(FORMATS), fmt))
@@ -538,7 +539,7 @@ class DumpJob(object):
         self.owner = owner if callable(owner) else Owner(owner if owner is not None else runner.run_as)
         self.sessions = sessions or session_factory(
             self.connection, os_user=runner.run_as if os.geteuid() == 0 else None)
-        self.clock = clock
+        self.clock = clock or wall_clock.now
         self.say = say or (lambda text: None)
         self.host = host or socket.getfqdn()
         self.errors = []

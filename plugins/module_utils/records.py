@@ -6,17 +6,18 @@
 The last record of each job is a JSON file written atomically; monitoring reads these files.
 """
 
-import datetime
 import json
 import os
 import tempfile
 import time
 
+from . import clock
+
 DEFAULT_RECORD_DIR = '/var/lib/pgops-backup/records'
 
 
 def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    return clock.utc_now_text()
 
 
 def write_json_atomic(path, data, mode=0o640):
@@ -51,7 +52,7 @@ class JobRecord(object):
         self.data.update(fields)
         self.data['status'] = status
         self.data['finished_at'] = utc_now()
-        self.data['finished_epoch'] = int(time.time())
+        self.data['finished_epoch'] = int(clock.now())
         self.data['duration_seconds'] = round(time.time() - self._started, 3)
         if self.record_dir:
             if not os.path.isdir(self.record_dir):

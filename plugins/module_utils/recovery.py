@@ -26,6 +26,7 @@ import re
 import socket
 import time
 
+from . import clock as wall_clock
 from .pgbackrest import error_from_result, summarize_stanza
 from .pgserver import (DEFAULT_WAL_SEGMENT_SIZE, GOAL_PAUSED, GOAL_PROMOTED, GOAL_STANDBY, GOAL_STOPPED,
                        ServerProbe, controldata, directory_entries, format_lsn, free_bytes, iso, parse_lsn,
@@ -98,7 +99,7 @@ class Pitr(object):
     """Recovery of one stanza on this host (see the module docstring for the order of work)."""
 
     def __init__(self, pgbr, pg_version=None, pg_cluster='main', record_dir=DEFAULT_RECORD_DIR,
-                 registry_dir=DEFAULT_REGISTRY_DIR, clock=time.time, sleep=time.sleep, progress=None,
+                 registry_dir=DEFAULT_REGISTRY_DIR, clock=None, sleep=time.sleep, progress=None,
                  hostname=None, environ=None):
         self.pgbr = pgbr
         self.runner = pgbr.runner
@@ -107,7 +108,7 @@ class Pitr(object):
         self.pg_cluster = pg_cluster
         self.record_dir = record_dir
         self.registry_dir = registry_dir
-        self.clock = clock
+        self.clock = clock or wall_clock.now
         self.sleep = sleep
         self.progress = progress
         self.hostname = hostname or socket.getfqdn()

@@ -31,6 +31,7 @@ import socket
 import tempfile
 import time
 
+from . import clock as wall_clock
 from . import restore_drill_checks as checks_mod
 from .dump_crypto import load_passphrase
 from .pg_dump import Connection, Owner, remove_path
@@ -150,13 +151,13 @@ class Drill(object):
     """One restore drill on this host (see the module docstring)."""
 
     def __init__(self, runner, settings, record_dir=DEFAULT_RECORD_DIR, job_dir=DEFAULT_JOB_DIR, passphrase=None,
-                 clock=time.time, sleep=time.sleep, progress=None, hostname=None, lock=True):
+                 clock=None, sleep=time.sleep, progress=None, hostname=None, lock=True):
         self.runner = runner
         self.settings = settings
         self.record_dir = record_dir
         self.job_dir = job_dir
         self.passphrase = passphrase
-        self.clock = clock
+        self.clock = clock or wall_clock.now
         self.sleep = sleep
         self.progress = progress
         self.hostname = hostname or socket.getfqdn()

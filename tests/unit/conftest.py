@@ -12,9 +12,27 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 COLLECTIONS = os.path.join(ROOT, '.cache', 'collections')
 
 if os.path.isdir(COLLECTIONS) and COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+
+
+# Every test starts at the same instant, whatever the day: the engine reads the wall clock only
+# through module_utils.clock. 2026-11-21T10:00:00Z is just after the fixtures' newest backup.
+# The clock still advances with real time, so that timeouts measured with it expire.
+FROZEN_NOW = 1795255200.0
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch):
+    from ansible_collections.pgops.backup.plugins.module_utils import clock
+    started = time.monotonic()
+    monkeypatch.setattr(clock, 'now', lambda: FROZEN_NOW + (time.monotonic() - started))
+    return FROZEN_NOW

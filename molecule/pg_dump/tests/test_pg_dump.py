@@ -327,9 +327,14 @@ def _pg_dump_of_appdb(host):
     return None
 
 
+def file_digests(host, path):
+    """Every file under path with its sha256: what the dump is, not when its directory was touched."""
+    return host.check_output("cd %s && find . -type f -print0 | sort -z | xargs -0 -r sha256sum", path)
+
+
 def test_a_killed_pg_dump_leaves_no_partial_file_and_the_previous_dump_intact(host):
     before = newest(host, DEST + '/appdb')
-    listing = host.check_output('ls -la %s', before)
+    contents = file_digests(host, before)
     reports_before = units(host, DEST + '/' + DIRS['Reports \u00dc'])
     host.run('rm -f %s/notify.json', RECORDS)
     # pg_dump of appdb will wait for this lock until it is killed
@@ -353,7 +358,7 @@ def test_a_killed_pg_dump_leaves_no_partial_file_and_the_previous_dump_intact(ho
     assert 'postgres' in rec['databases'] and 'Reports \u00dc' in rec['databases']  # the others were dumped
     assert len(units(host, DEST + '/' + DIRS['Reports \u00dc'])) >= len(reports_before)
     assert newest(host, DEST + '/appdb') == before
-    assert host.check_output('ls -la %s', before) == listing
+    assert file_digests(host, before) == contents
     assert_checksums(host, before)
     no_partials(host, DEST)
     # the shared OnFailure hook ran for this unit
