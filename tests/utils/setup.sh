@@ -7,7 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 mkdir -p "$PGOPS_CACHE"
 
-host_packages=(podman runc netavark aardvark-dns iptables debootstrap python3-venv git prometheus shellcheck)
+host_packages=(podman runc netavark aardvark-dns iptables debootstrap python3-venv git prometheus shellcheck faketime)
 [ -n "${PGOPS_UBUNTU_MIRROR:-}" ] && host_packages+=(ubuntu-keyring)
 missing=()
 for pkg in "${host_packages[@]}"; do
