@@ -23,6 +23,7 @@ from . import pgbackrest as pgbr_mod
 from . import postgres
 from .process import EngineError, Runner, progress_printer
 from .records import DEFAULT_RECORD_DIR, JobRecord
+from .stanza import validate_stanza_name
 
 NOTIFY_CONFIG = '/etc/pgops-backup/notify.json'
 # ExecCondition= semantics: 0 runs the unit, 1..254 skips it, 255 fails it.
@@ -187,7 +188,9 @@ def build_parser():
     parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     parser.add_argument('--config', help='pgBackRest configuration file')
     parser.add_argument('--record-dir', default=DEFAULT_RECORD_DIR, help='where job records are written')
-    parser.add_argument('--run-as', default=None, help='run commands as this user when started as root')
+    parser.add_argument('--run-as', default=None,
+                        help='started as root (or with sudo), run pgBackRest and the PostgreSQL programs as this '
+                             'user (default: postgres; root is refused)')
     sub = parser.add_subparsers(dest='command')
     sub.required = True
 
@@ -225,6 +228,22 @@ def build_parser():
     return parser
 
 
+def prepare(args):
+    """Checks every subcommand shares, before anything runs: the run-as rule (pgBackRest and the
+    PostgreSQL programs run as postgres when started as root or with sudo) and the stanza name."""
+    args.run_as = postgres.tool_user(args.run_as)
+    stanza = getattr(args, 'stanza', None)
+    for name in stanza if isinstance(stanza, list) else [stanza]:
+        validate_stanza_name(name)
+    return args
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    try:
+        prepare(args)
+    except EngineError as exc:
+        if not getattr(args, 'quiet', False):
+            sys.stderr.write('pgops-backup: FAILED: %s\n' % exc.full_message())
+        return 2
     return args.func(args)

@@ -19,6 +19,7 @@ import sys
 from . import dump_crypto
 from . import pg_dump as dump_engine
 from .dump_restore import RestoreJob, RestoreMismatch
+from .postgres import tool_user
 from .process import EngineError, Runner
 from .records import JobRecord
 
@@ -51,9 +52,8 @@ def _terminate_cleanly():
 
 
 def _run_as(args):
-    if args.run_as:
-        return args.run_as
-    return 'postgres' if os.geteuid() == 0 else None
+    """The engine's one run-as rule (postgres.tool_user): postgres when started as root."""
+    return tool_user(args.run_as)
 
 
 def load_job_file(path):

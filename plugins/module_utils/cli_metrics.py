@@ -14,6 +14,7 @@ import os
 import sys
 
 from . import metrics
+from .postgres import tool_user
 from .process import EngineError, Runner
 
 
@@ -24,9 +25,8 @@ def _say(args, text):
 
 
 def _run_as(args):
-    if args.run_as:
-        return args.run_as
-    return 'postgres' if os.geteuid() == 0 else None
+    """The engine's one run-as rule (postgres.tool_user): postgres when started as root."""
+    return tool_user(args.run_as)
 
 
 def cmd_metrics(args):

@@ -21,7 +21,7 @@ import signal
 import socket
 import sys
 
-from .postgres import Psql
+from .postgres import Psql, tool_user
 from .process import EngineError, Runner, progress_printer
 from .records import JobRecord
 from .restore_drill import DEFAULTS, DRILL_TARGET_TYPES, SOURCES, Drill, DrillFailed, Settings, render_report
@@ -36,9 +36,8 @@ def _say(args, text):
 
 
 def _run_as(args):
-    if args.run_as:
-        return args.run_as
-    return 'postgres' if os.geteuid() == 0 else None
+    """The engine's one run-as rule (postgres.tool_user): postgres when started as root."""
+    return tool_user(args.run_as)
 
 
 def _terminate_cleanly():

@@ -6,6 +6,8 @@ on AnsibleModule (duck-typed, so this file needs no Ansible import either)."""
 
 from .process import EngineError, Runner, EXTRA_PATHS
 from .pgbackrest import PgBackRest
+from .postgres import tool_user
+from .stanza import validate_stanza_name
 
 
 def pgbackrest_common_argument_spec():
@@ -24,10 +26,20 @@ def module_runner(module):
     def which(name):
         return module.get_bin_path(name, required=False, opt_dirs=list(EXTRA_PATHS))
 
-    return Runner(run=run, which=which, run_as=module.params.get('run_as'))
+    try:
+        run_as = tool_user(module.params.get('run_as'))
+    except EngineError as exc:
+        fail_from(module, exc)
+    return Runner(run=run, which=which, run_as=run_as)
 
 
 def module_pgbackrest(module, stanza=None):
+    """PgBackRest for the module's options; a stanza name pgBackRest's rules refuse fails the module
+    before any command runs."""
+    try:
+        validate_stanza_name(stanza)
+    except EngineError as exc:
+        fail_from(module, exc)
     return PgBackRest(module_runner(module), stanza=stanza, config=module.params.get('config'))
 
 

@@ -26,7 +26,7 @@ from . import dump_manifest as layout
 from . import dump_retention as retention
 from .dump_crypto import GPG_SUFFIX, Gpg
 from .dump_session import session_factory
-from .postgres import FIELD_SEP, RECORD_SEP, parse_rows
+from .postgres import FIELD_SEP, RECORD_SEP, conninfo_dbname, parse_rows  # noqa: F401 (conninfo_dbname: re-exported)
 from .process import EngineError
 from .records import write_json_atomic
 
@@ -134,11 +134,6 @@ def validate_extra_options(options, supported=None):
     if problems:
         raise EngineError('invalid extra pg_dump options: %s' % '; '.join(problems))
     return list(options or [])
-
-
-def conninfo_dbname(dbname):
-    """A database name as a libpq connection string: safe for any name, even one with '=' in it."""
-    return "dbname='%s'" % dbname.replace('\\', '\\\\').replace("'", "\\'")
 
 
 def quote_literal(value):

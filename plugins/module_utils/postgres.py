@@ -7,10 +7,44 @@ psql over the local socket as the cluster owner keeps the engine free of client 
 passwords; queries use unit/record separators so values may contain any printable text.
 """
 
+import os
+
 from .process import EngineError
 
 FIELD_SEP = '\x1f'
 RECORD_SEP = '\x1e'
+# The OS user that runs pgBackRest and the PostgreSQL programs when the engine runs as root.
+TOOL_USER = 'postgres'
+
+
+def tool_user(requested=None, euid=None):
+    """The one run-as rule of the engine: who runs pgBackRest, psql, pg_dump, pg_restore and gpg.
+
+    Started as root (directly, by sudo or by a root systemd unit) the programs run as `requested`
+    or, when none is given, as postgres: pgBackRest run as root finds no primary (libpq connects as
+    role "root"), leaves root-owned files in the repository, spool, log and lock paths that break
+    the postgres-run archive_command, and newer releases refuse root outright. So root itself is
+    refused. Started as another user the programs run as that user (`requested` cannot be honoured
+    without root and is ignored, as the Runner does)."""
+    euid = os.geteuid() if euid is None else euid
+    if requested == 'root' or requested == '0':
+        raise EngineError('refusing to run pgBackRest and the PostgreSQL programs as %r' % requested,
+                          code='run-as-root',
+                          hint='omit run_as/--run-as (postgres is the default) or name the cluster owner, '
+                               'e.g. --run-as postgres')
+    if euid != 0:
+        return requested
+    return requested or TOOL_USER
+
+
+def conninfo_dbname(dbname):
+    """A database name as a libpq connection string, the only form in which the engine hands a
+    database name to psql, pg_dump, pg_restore or pg_dumpall: a name like 'host=x' or '-h evil' is
+    then only ever a name. Refuses what no PostgreSQL database name can be."""
+    if not isinstance(dbname, str) or not dbname or '\x00' in dbname:
+        raise EngineError('invalid database name %r' % (dbname,), code='dbname',
+                          hint='give the name of an existing database (a non-empty string without NUL)')
+    return "dbname='%s'" % dbname.replace('\\', '\\\\').replace("'", "\\'")
 
 
 def parse_lsclusters(text):
@@ -65,7 +99,7 @@ class Psql(object):
     def argv(self, sql, dbname=None):
         argv = [self.runner.binary('psql', 'postgresql-client'), '-X', '-A', '-t', '-q',
                 '-v', 'ON_ERROR_STOP=1', '-F', FIELD_SEP, '-R', RECORD_SEP,
-                '-p', str(self.port), '-d', dbname or self.dbname, '-c', sql]
+                '-p', str(self.port), '-d', conninfo_dbname(dbname or self.dbname), '-c', sql]
         if self.host:
             argv[1:1] = ['-h', self.host]
         return argv

@@ -9,8 +9,27 @@ from .pgbackrest import STANZA_MISSING_CODES
 from .process import EngineError
 
 UP_TO_DATE_MARKER = 'already up to date'
+# pgBackRest puts the stanza name in paths (archive/NAME, backup/NAME, lock files), in an ini section
+# ([NAME]) and in archive_command; this collection also puts it in systemd unit names and record
+# names. Strict: what all of those accept without quoting. Leading letter, digit or '_' (never '-',
+# which a command line would read as an option; never '.', which makes hidden or relative paths).
+STANZA_NAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$')
 _UPGRADED_REPO_RE = re.compile(r"stanza-upgrade for stanza '[^']+' on (repo\d+)")
 _UP_TO_DATE_REPO_RE = re.compile(r"stanza '[^']+' on (repo\d+) is already up to date")
+
+
+def validate_stanza_name(name, what='stanza name'):
+    """Return `name` when pgBackRest, an ini section, archive_command and a systemd unit name all
+    take it as it is; raise EngineError (code 'stanza-name') before anything is run otherwise."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or not STANZA_NAME_RE.match(name) or '..' in name:
+        raise EngineError(
+            'invalid %s %r: use 1 to 64 letters, digits, "_", "-" and ".", starting with a letter, digit or "_"'
+            % (what, name), code='stanza-name',
+            hint='rename the stanza (e.g. main or db1-prod); a quote, space, "/", "[" or "]" would reach '
+                 'archive_command, the pgBackRest configuration and systemd unit names')
+    return name
 
 
 def upgrade_changed(output):

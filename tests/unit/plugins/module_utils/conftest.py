@@ -11,11 +11,16 @@ import functools
 import pytest
 
 from ansible_collections.pgops.backup.plugins.module_utils import cli
+from ansible_collections.pgops.backup.plugins.module_utils import process
 from ansible_collections.pgops.backup.plugins.module_utils.process import Runner
 
 
 @pytest.fixture
 def use(monkeypatch):
+    # Not root unless a test says so (as under systemd: User=postgres): the run-as rule depends on it,
+    # and these tests must not depend on who runs them.
+    monkeypatch.setattr(process.os, 'geteuid', lambda: 1000)
+
     def _use(fake):
         monkeypatch.setattr(cli, 'Runner', functools.partial(Runner, run=fake, which=fake.which))
         return fake

@@ -163,3 +163,53 @@ def test_should_run_fails_when_postgresql_is_unreachable(use, capsys):
                          '"/var/run/postgresql/.s.PGSQL.5432" failed: No such file or directory\n'))
     assert cli.main(['should-run']) == cli.FAIL == 255
     assert 'cannot tell whether PostgreSQL is a primary' in capsys.readouterr().err
+
+
+# --- run-as rule and stanza names (issue 12) ---------------------------------------------------
+
+def _as_postgres(argv):
+    return argv[:4] == ['/usr/bin/runuser', '-u', 'postgres', '--']
+
+
+@pytest.mark.parametrize('sudo', [False, True])
+def test_readme_example_as_root_runs_pgbackrest_as_postgres(use, tmp_path, monkeypatch, sudo):
+    """`pgops-backup --json backup --stanza main --type incr` as root (or with sudo): pgBackRest run as
+    root connects to PostgreSQL as role root ("unable to find primary cluster") and leaves root-owned
+    files in the repository, spool and log paths."""
+    monkeypatch.setattr(process.os, 'geteuid', lambda: 0)
+    if sudo:
+        monkeypatch.setenv('SUDO_USER', 'alice')
+    fake = use(pgbackrest_fake(info=[OK, AFTER_DIFF]).on('backup'))
+    assert cli.main(['--quiet', '--json', '--record-dir', str(tmp_path), 'backup', '--stanza', 'main',
+                     '--type', 'incr']) == 0
+    assert fake.argvs and all(_as_postgres(argv) for argv in fake.argvs)
+    assert fake.argvs[1][4:] == [PGBACKREST, '--stanza=main', '--log-level-console=info', '--type=incr', 'backup']
+
+
+@pytest.mark.parametrize('argv', [['check', '--stanza', 'main'], ['verify', '--stanza', 'main'], ['info'],
+                                  ['should-run', '--port', '5432']])
+def test_every_pgbackrest_and_psql_subcommand_runs_as_postgres_when_root(use, tmp_path, monkeypatch, argv):
+    monkeypatch.setattr(process.os, 'geteuid', lambda: 0)
+    fake = use(FakeProcess().on('check').on('verify').on('info', out=OK)
+               .on('SELECT pg_is_in_recovery()', out='f\x1e'))
+    assert run(tmp_path, *argv) == 0
+    assert fake.argvs and all(_as_postgres(a) for a in fake.argvs)
+
+
+def test_run_as_root_is_refused_before_anything_runs(use, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(process.os, 'geteuid', lambda: 0)
+    fake = use(pgbackrest_fake(info=OK).on('backup'))
+    assert cli.main(['--record-dir', str(tmp_path), '--run-as', 'root', 'backup', '--stanza', 'main']) == 2
+    assert fake.calls == [] and list(tmp_path.iterdir()) == []
+    assert "refusing to run pgBackRest and the PostgreSQL programs as 'root'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('argv', [['backup', '--stanza', "ma'in"], ['check', '--stanza', 'main db'],
+                                  ['verify', '--stanza=-main'], ['info', '--stanza', 'a/b'],
+                                  ['metrics', '--textfile-dir', '-', '--stanza', 'ok', '--stanza', '[x]']])
+def test_invalid_stanza_name_refused_before_anything_runs(use, tmp_path, capsys, argv):
+    fake = use(pgbackrest_fake(info=OK).on('backup').on('check'))
+    assert cli.main(['--record-dir', str(tmp_path)] + argv) == 2
+    assert fake.calls == [] and list(tmp_path.iterdir()) == []
+    err = capsys.readouterr().err
+    assert 'FAILED: invalid stanza name' in err and 'rename the stanza' in err

@@ -149,7 +149,7 @@ def test_healthy_host_exposition_is_exact(tmp_path):
     assert fake.argvs == [
         ['/usr/bin/pg_lsclusters', '--no-header'],
         ['/usr/bin/psql', '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-F', FIELD_SEP, '-R', RECORD_SEP,
-         '-p', '5432', '-d', 'postgres', '-c', metrics.ARCHIVER_SQL],
+         '-p', '5432', '-d', "dbname='postgres'", '-c', metrics.ARCHIVER_SQL],
         ['/usr/bin/pgbackrest', '--output=json', 'info'],
     ]
 

@@ -76,11 +76,11 @@ def psql_runner(fake):
 def test_psql_command_line():
     psql = Psql(psql_runner(FakeProcess()), port=5433)
     assert psql.argv('SELECT 1') == ['/usr/bin/psql', '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1',
-                                     '-F', FIELD_SEP, '-R', RECORD_SEP, '-p', '5433', '-d', 'postgres',
+                                     '-F', FIELD_SEP, '-R', RECORD_SEP, '-p', '5433', '-d', "dbname='postgres'",
                                      '-c', 'SELECT 1']
     remote = Psql(psql_runner(FakeProcess()), host='/var/run/postgresql').argv('SELECT 1', dbname='app')
     assert remote[:3] == ['/usr/bin/psql', '-h', '/var/run/postgresql']
-    assert remote[remote.index('-d') + 1] == 'app'
+    assert remote[remote.index('-d') + 1] == "dbname='app'"
 
 
 @pytest.mark.parametrize('out, expected', [('t\n', True), ('f\n', False)])
@@ -125,3 +125,42 @@ def test_list_clusters_without_postgresql_common():
     with pytest.raises(EngineError) as caught:
         list_clusters(psql_runner(FakeProcess(missing=['pg_lsclusters'])))
     assert caught.value.hint == 'install the postgresql-common package'
+
+
+@pytest.mark.parametrize('name, conninfo', [
+    ('app', "dbname='app'"),
+    ('host=evil', "dbname='host=evil'"),
+    ('-h evil', "dbname='-h evil'"),
+    ("o'hara", "dbname='o\\'hara'"),
+    ('back\\slash', "dbname='back\\\\slash'"),
+    ('postgresql://evil/x', "dbname='postgresql://evil/x'"),
+])
+def test_database_names_reach_psql_as_conninfo(name, conninfo):
+    from ansible_collections.pgops.backup.plugins.module_utils.postgres import conninfo_dbname
+    assert conninfo_dbname(name) == conninfo
+    argv = Psql(psql_runner(FakeProcess())).argv('SELECT 1', dbname=name)
+    assert argv[argv.index('-d') + 1] == conninfo and name not in argv
+
+
+@pytest.mark.parametrize('name', ['', None, 'a\x00b'])
+def test_impossible_database_names_are_refused(name):
+    from ansible_collections.pgops.backup.plugins.module_utils.postgres import conninfo_dbname
+    with pytest.raises(EngineError) as err:
+        conninfo_dbname(name)
+    assert err.value.code == 'dbname' and 'invalid database name' in err.value.msg
+
+
+@pytest.mark.parametrize('euid, requested, expected', [
+    (0, None, 'postgres'), (0, 'postgres', 'postgres'), (0, 'backup', 'backup'),
+    (1000, None, None), (1000, 'postgres', 'postgres')])
+def test_run_as_rule(euid, requested, expected):
+    from ansible_collections.pgops.backup.plugins.module_utils.postgres import tool_user
+    assert tool_user(requested, euid=euid) == expected
+
+
+@pytest.mark.parametrize('euid', [0, 1000])
+def test_run_as_root_is_refused(euid):
+    from ansible_collections.pgops.backup.plugins.module_utils.postgres import tool_user
+    with pytest.raises(EngineError) as err:
+        tool_user('root', euid=euid)
+    assert err.value.code == 'run-as-root' and "'root'" in err.value.msg and '--run-as postgres' in err.value.hint

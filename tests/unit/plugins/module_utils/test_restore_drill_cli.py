@@ -105,7 +105,7 @@ def test_heartbeat_upserts_the_row_on_a_primary(host, tmp_path, capsys):
     host._psql = psql
     assert main(tmp_path, 'heartbeat', '--port', '5432', '--database', 'ops') == 0
     (port, db, sql), = written
-    assert port == '5432' and db == 'ops'
+    assert port == '5432' and db == "dbname='ops'"
     assert sql.startswith(HEARTBEAT_WRITE_SQL.split('%s', maxsplit=1)[0]) and 'ON CONFLICT (id) DO UPDATE' in sql
     data = json.loads((tmp_path / 'records' / 'heartbeat.json').read_text())
     assert data['status'] == 'ok' and data['beat_epoch'] == 1795260000.5

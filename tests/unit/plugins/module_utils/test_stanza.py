@@ -152,3 +152,19 @@ def test_absent_when_already_gone():
     out = ensure_stanza(make(fake), 'absent')
     assert out['changed'] is False and out['actions'] == []
     assert fake.pgbackrest_commands() == ['info']
+
+
+@pytest.mark.parametrize('name', ['main', 'db1-prod', 'pg_17.main', '_x', '17', 'a' * 64])
+def test_stanza_names_pgbackrest_takes(name):
+    from ansible_collections.pgops.backup.plugins.module_utils.stanza import validate_stanza_name
+    assert validate_stanza_name(name) == name
+
+
+@pytest.mark.parametrize('name', ["ma'in", 'ma"in', 'main db', '-main', '.main', 'a/b', '[main]', 'ma..in', '',
+                                  'main;rm', 'ma\nin', 'a' * 65, 'mä in', 'main$x'])
+def test_stanza_names_refused_before_anything_runs(name):
+    from ansible_collections.pgops.backup.plugins.module_utils.stanza import validate_stanza_name
+    with pytest.raises(EngineError) as err:
+        validate_stanza_name(name)
+    assert err.value.code == 'stanza-name'
+    assert repr(name) in err.value.msg and 'rename the stanza' in err.value.hint

@@ -42,7 +42,7 @@ def test_healthy_host(monkeypatch, tmp_path):
             result['health']['clusters'][0]['last_archived_age']), '-', '-')
     assert result['metrics'].startswith('# HELP pgops_backup_metrics_last_run_timestamp_seconds')
     assert result['commands'] == ['/usr/bin/pg_lsclusters --no-header', '/usr/bin/psql -X -A -t -q -v ON_ERROR_STOP=1 '
-                                  '-F \x1f -R \x1e -p 5432 -d postgres -c ' + metrics.ARCHIVER_SQL,
+                                  '-F \x1f -R \x1e -p 5432 -d dbname=\'postgres\' -c ' + metrics.ARCHIVER_SQL,
                                   '/usr/bin/pgbackrest --output=json info']
 
 

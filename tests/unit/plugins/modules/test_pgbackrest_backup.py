@@ -75,3 +75,11 @@ def test_type_is_validated_by_the_argument_spec(monkeypatch):
     assert failed is True
     assert 'value of type must be one of: full, diff, incr' in result['msg']
     assert fake.calls == []
+
+
+@pytest.mark.parametrize('name', ["ma'in", 'x"; rm -rf /', '[main]'])
+def test_invalid_stanza_name_fails_before_anything_runs(monkeypatch, name):
+    fake = pgbackrest_fake(info=fixture('info-ok-2.55.1.json')).on('backup')
+    failed, result = run_module(monkeypatch, pgbackrest_backup, {'stanza': name}, fake)
+    assert failed is True and fake.calls == []
+    assert result['msg'].startswith('invalid stanza name %r' % name) and 'rename the stanza' in result['hint']

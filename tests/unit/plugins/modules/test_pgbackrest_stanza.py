@@ -140,3 +140,18 @@ def test_pgbackrest_not_installed(monkeypatch):
     assert failed is True
     assert result['msg'] == "required program 'pgbackrest' was not found on this host; next step: install the pgbackrest package"
     assert result['commands'] == [] and fake.calls == []
+
+
+@pytest.mark.parametrize('name', ["ma'in", 'main db', '-main', 'a/b'])
+def test_invalid_stanza_name_fails_before_anything_runs(monkeypatch, name):
+    fake = pgbackrest_fake(info=OK).on('stanza-create')
+    failed, result = run_module(monkeypatch, pgbackrest_stanza, {'stanza': name}, fake)
+    assert failed is True and fake.calls == []
+    assert result['msg'].startswith('invalid stanza name %r' % name) and result['error_code'] == 'stanza-name'
+
+
+def test_run_as_root_fails_before_anything_runs(monkeypatch):
+    monkeypatch.setattr(process.os, 'geteuid', lambda: 0)
+    fake = pgbackrest_fake(info=OK)
+    failed, result = run_module(monkeypatch, pgbackrest_stanza, {'stanza': 'main', 'run_as': 'root'}, fake)
+    assert failed is True and fake.calls == [] and result['error_code'] == 'run-as-root'
