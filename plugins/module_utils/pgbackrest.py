@@ -7,7 +7,10 @@ Plain Python shared by the Ansible modules and the `pgops-backup` host command.
 """
 
 import json
+import os
 import re
+import shutil
+import tempfile
 
 from .process import EngineError
 
@@ -182,7 +185,8 @@ def summarize_stanza(entry):
 
 def parse_info(text):
     try:
-        data = json.loads(text or '[]')
+        # strict=False: a message quoting undecryptable bytes carries raw control characters.
+        data = json.loads(text or '[]', strict=False)
     except ValueError as exc:
         raise EngineError('pgbackrest info did not return JSON: %s' % exc, stdout=text)
     if not isinstance(data, list):
@@ -246,8 +250,20 @@ class PgBackRest(object):
         return found[0]
 
     def supported_options(self):
-        """Every option name the installed pgBackRest accepts, as its help lists them."""
+        """Every option name the installed pgBackRest accepts, as its help lists them.
+
+        `help COMMAND` parses the configuration it is given: an empty one here, so that a live file
+        broken by hand (or by an older version) never stops the role that repairs it."""
         names = set()
-        for command in parse_command_names(self.runner.run([self.binary, 'help']).stdout):
-            names |= parse_option_names(self.runner.run([self.binary, 'help', command]).stdout)
+        empty = tempfile.mkdtemp(prefix='pgops-empty-config-')
+        try:
+            config = os.path.join(empty, 'pgbackrest.conf')
+            open(config, 'w').close()
+            os.chmod(empty, 0o755)
+            os.chmod(config, 0o644)
+            isolated = ['--config=%s' % config, '--config-include-path=%s' % empty]
+            for command in parse_command_names(self.runner.run([self.binary, 'help']).stdout):
+                names |= parse_option_names(self.runner.run([self.binary] + isolated + ['help', command]).stdout)
+        finally:
+            shutil.rmtree(empty, ignore_errors=True)
         return names

@@ -83,7 +83,7 @@ from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F40
     cli_metrics, metrics,
 )
 from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
-    clock, cluster_lock,
+    clock, cluster_lock, config_candidate,
 )
 
 ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, stanza,
@@ -91,7 +91,7 @@ ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, s
           cli_pitr, pgserver, pitr, recovery, restore_point, scratch, wal,
           cli_restore_test, restore_drill, restore_drill_checks, restore_drill_scratch, restore_drill_sources,
           cli_metrics, metrics,
-          clock, cluster_lock)
+          clock, cluster_lock, config_candidate)
 
 
 def engine_sources():

@@ -97,7 +97,8 @@ class FakeProcess(object):
         for argv in self.argvs:
             argv = _strip_runuser(argv)
             if os.path.basename(argv[0]) == 'pgbackrest':
-                out.append(argv[-1] if argv[1:2] != ['help'] else ' '.join(argv[1:]))
+                rest = [a for a in argv[1:] if not a.startswith('--config')]
+                out.append(argv[-1] if rest[:1] != ['help'] else ' '.join(rest))
         return out
 
 

@@ -144,7 +144,12 @@ def test_supported_options_reads_every_command_help():
     names = make(fake).supported_options()
     assert 'repo-path' in names and 'repo-sftp-host' not in names
     assert fake.argvs[0] == [PGBACKREST, 'help']
-    assert [a[2] for a in fake.argvs[1:]] == COMMANDS
+    assert [a[-1] for a in fake.argvs[1:]] == COMMANDS
+    # Each command's help parses an empty configuration, never the live file (which may be broken).
+    for argv in fake.argvs[1:]:
+        config = [a for a in argv if a.startswith('--config=')]
+        assert config and config[0] != '--config=/etc/pgbackrest/pgbackrest.conf'
+        assert any(a.startswith('--config-include-path=') for a in argv)
     assert len(names) == 108
 
 
