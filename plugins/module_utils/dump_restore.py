@@ -3,27 +3,118 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Restore a logical dump into a new database and prove it against its manifest.
 
-Order: verify every file's sha256 against the manifest, decrypt (gpg) into a private work
-directory, restore the globals (roles, tablespaces; "already exists" is expected on the source
-host), create the target database with the source's encoding and locale from template0, run
-pg_restore with --jobs (or psql for a plain dump), then count every table of the restored
-database and compare with the counts taken in the dump's snapshot. Any difference fails.
-The restore drill reuses this.
+Order: take the target cluster's lock (cluster_lock.ClusterLock, shared with in-place PITR,
+standby rebuild and restore drills), verify every file's sha256 against the manifest, refuse what
+must not happen (an existing database without drop_existing; with it, the database the dump came
+from on the same cluster, or a database with sessions, unless forced), decrypt (gpg) into a
+private work directory, restore the globals only when asked (filtered: roles that exist are left
+exactly as they are, password included; only missing roles are created), create the target
+database with the source's encoding and locale from template0, run pg_restore with --jobs (or psql
+for a plain dump), then count every table of the restored database and compare with the counts
+taken in the dump's snapshot. Any difference fails. The restore drill reuses this.
 """
 
 import fcntl
 import os
+import pwd
+import re
 import shutil
+import socket
 import tempfile
 import time
 
 from . import clock as wall_clock
+from . import cluster_lock as cluster_lock_mod
 from . import dump_manifest as layout
+from .cluster_lock import ClusterLock
 from .dump_crypto import GPG_SUFFIX, Gpg
 from .dump_session import quote_ident, session_factory
 from .pg_dump import (Client, Owner, check_result, conninfo_dbname, default_jobs, make_private_dir,
                       os_failure, quote_literal, remove_path)
+from .postgres import list_clusters
 from .process import EngineError
+
+_IDENT = r'("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_ROLE_STATEMENTS = (
+    ('create', re.compile(r'^CREATE\s+ROLE\s+' + _IDENT, re.IGNORECASE)),
+    ('alter', re.compile(r'^ALTER\s+(?:ROLE|USER)\s+' + _IDENT, re.IGNORECASE)),
+    ('comment', re.compile(r'^COMMENT\s+ON\s+ROLE\s+' + _IDENT, re.IGNORECASE)),
+    ('label', re.compile(r'^SECURITY\s+LABEL\s+(?:FOR\s+\S+\s+)?ON\s+ROLE\s+' + _IDENT, re.IGNORECASE)),
+    ('grant', re.compile(r'^GRANT\s+' + _IDENT + r'(?:\s*,\s*' + _IDENT.replace('(', '(?:', 1) + r')*\s+TO\s+'
+                         + _IDENT, re.IGNORECASE)),
+)
+_LOCAL_HOSTS = ('localhost', '127.0.0.1', '::1')
+_CLUSTER_NAME_RE = re.compile(r'^\d+(?:\.\d+)?/[A-Za-z0-9_.-]+$')
+
+
+def _unquote(ident):
+    if ident.startswith('"'):
+        return ident[1:-1].replace('""', '"')
+    return ident
+
+
+def split_statements(text):
+    """SQL text (pg_dumpall --globals-only output) as chunks: one per statement (across lines when a
+    literal spans lines), with blank lines, comments and psql meta-commands as chunks of their own."""
+    chunks, buf, quote = [], [], None
+    for line in text.splitlines(True):
+        stripped = line.strip()
+        if not buf and (not stripped or stripped.startswith('--') or stripped.startswith('\\')):
+            chunks.append(line)
+            continue
+        buf.append(line)
+        index = 0
+        while index < len(line):
+            char = line[index]
+            if quote:
+                if char == quote:
+                    quote = None
+            elif char in ("'", '"'):
+                quote = char
+            elif line.startswith('--', index):
+                break
+            index += 1
+        if not quote and stripped.endswith(';'):
+            chunks.append(''.join(buf))
+            buf = []
+    if buf:
+        chunks.append(''.join(buf))
+    return chunks
+
+
+def filter_globals(text, existing_roles):
+    """Globals SQL for a cluster that already has `existing_roles`: every statement about an existing
+    role (CREATE ROLE, ALTER ROLE: attributes, PASSWORD and settings, COMMENT, SECURITY LABEL, a GRANT
+    that makes it a member) is left out, so an existing role keeps its password, attributes and
+    memberships; missing roles are created with theirs. Everything else (tablespaces) is kept.
+    Returns (sql, {'created': [...], 'left_unchanged': [...], 'statements_left_out': n})."""
+    existing = set(existing_roles)
+    out, created, unchanged, left_out = [], [], set(), 0
+    for chunk in split_statements(text):
+        statement = chunk.lstrip()
+        role = kind = None
+        for name, pattern in _ROLE_STATEMENTS:
+            match = pattern.match(statement)
+            if match:
+                kind, role = name, _unquote(match.groups()[-1])
+                break
+        if role is not None and role in existing:
+            unchanged.add(role)
+            left_out += 1
+            continue
+        if kind == 'create':
+            created.append(role)
+        out.append(chunk)
+    return ''.join(out), {'created': created, 'left_unchanged': sorted(unchanged), 'statements_left_out': left_out}
+
+
+def lock_owner(user):
+    """uid and gid of the OS user the jobs run as, so that root and postgres share a cluster lock."""
+    try:
+        entry = pwd.getpwnam(user or 'postgres')
+    except KeyError:
+        return None, None
+    return entry.pw_uid, entry.pw_gid
 
 
 def _globals_noise(line):
@@ -54,6 +145,21 @@ def drop_database_sql(name, server_version_num):
     return sql + ' WITH (FORCE)' if server_version_num >= 130000 else sql
 
 
+def terminate_sessions_sql(name):
+    return ('SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = %s '
+            'AND pid <> pg_catalog.pg_backend_pid()' % quote_literal(name))
+
+
+def sessions_sql(name):
+    return ("SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), coalesce(client_addr::text, 'local') "
+            "FROM pg_catalog.pg_stat_activity WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid() "
+            "ORDER BY pid" % quote_literal(name))
+
+
+SYSTEM_ID_SQL = 'SELECT system_identifier FROM pg_catalog.pg_control_system()'
+ROLES_SQL = 'SELECT rolname FROM pg_catalog.pg_roles ORDER BY rolname'
+
+
 def pg_restore_argv(pg_restore, connection, target, path, jobs, no_owner=False, no_privileges=False):
     argv = [pg_restore, '--exit-on-error', '--jobs=%d' % max(1, int(jobs))]
     if no_owner:
@@ -73,9 +179,20 @@ def psql_file_argv(psql, connection, dbname, path, stop_on_error=True):
 
 
 class RestoreJob(object):
+    """One dump restored into a database of an existing cluster (see the module docstring).
+
+    include_globals: replay the dump's roles and tablespaces (off unless asked; filtered, see
+    filter_globals). drop_existing replaces an existing database, but refuses the database the dump
+    came from on the same cluster and a database with sessions unless `force`.
+    cluster_lock: take the target cluster's ClusterLock for the run (lock_dir)."""
+
+    # The target is an existing cluster with data of its own: refuse what would destroy it.
+    PROTECT = True
+
     def __init__(self, runner, source, target_database, jobs=0, no_owner=False, no_privileges=False,
-                 include_globals=True, drop_existing=False, passphrase=None, connection=None, bin_dir=None,
-                 sessions=None, owner=None, compare=True, work_dir=None, clock=None, say=None):
+                 include_globals=False, drop_existing=False, passphrase=None, connection=None, bin_dir=None,
+                 sessions=None, owner=None, compare=True, work_dir=None, clock=None, say=None, force=False,
+                 cluster_lock=True, lock_dir=None, hostname=None):
         if not target_database:
             raise EngineError('a target database name is required')
         self.runner = runner
@@ -96,6 +213,12 @@ class RestoreJob(object):
         self.work_dir = work_dir
         self.clock = clock or wall_clock.now
         self.say = say or (lambda text: None)
+        self.force = bool(force)
+        self.cluster_lock = cluster_lock
+        self.lock_dir = lock_dir
+        self.hostname = hostname or socket.getfqdn()
+        self.globals_outcome = None
+        self.lock_info = None
 
     def load(self):
         unit = layout.resolve_unit(self.source)
@@ -117,20 +240,117 @@ class RestoreJob(object):
         """Check mode: the dump that would be restored (checksums verified) and where. Changes nothing."""
         unit, manifest = self.load()
         self.verify(unit, manifest)
-        exists = self.client.database_exists(self.target)
-        if exists and not self.drop_existing:
-            raise EngineError('database %r already exists' % self.target,
-                              hint='choose a new name, or set drop_existing to replace it')
+        exists = self.preflight(manifest, self.client.server_version_num())
         return {'source': unit, 'database': self.target, 'source_database': manifest['database'],
                 'target_exists': exists, 'format': manifest['options']['format'],
                 'encrypted': bool(manifest.get('encrypted')), 'tables': manifest['table_count'],
-                'rows_total': manifest['rows_total']}
+                'rows_total': manifest['rows_total'], 'globals': bool(self.include_globals and manifest.get('globals_path'))}
+
+    # --- refusals: all of them before anything is changed -----------------------------------------
+
+    def preflight(self, manifest, server_num):
+        """Whether the target database exists; raises EngineError when the restore must not run."""
+        exists = self.client.database_exists(self.target)
+        if not exists:
+            return False
+        if not self.drop_existing:
+            raise EngineError('database %r already exists' % self.target,
+                              hint='choose a new name, or set drop_existing to replace it')
+        if self.PROTECT:
+            self._refuse_own_source(manifest)
+            self._refuse_sessions(server_num)
+        return True
+
+    def _system_identifier(self):
+        try:
+            rows = self.client.rows(SYSTEM_ID_SQL)
+        except EngineError:
+            return None
+        return str(rows[0][0]) if rows and rows[0] and rows[0][0] else None
+
+    def _refuse_own_source(self, manifest):
+        """drop_existing on the database the dump was taken from, on the same cluster, would replace the
+        original with its own (older) copy."""
+        if manifest.get('database') != self.target or self.force:
+            return
+        dumped = (manifest.get('database_info') or {}).get('system_identifier') or manifest.get('system_identifier')
+        here = self._system_identifier()
+        if dumped and here:
+            if str(dumped) != here:
+                return
+            why = 'same system identifier %s' % here
+        elif manifest.get('host') and manifest.get('host') != self.hostname:
+            return
+        else:
+            why = ('the dump was taken on this host (%s) and its manifest has no system identifier to tell the '
+                   'clusters apart' % self.hostname)
+        raise EngineError('database %r is the database this dump was taken from, on the same cluster (%s): '
+                          'drop_existing would replace the original with its own older copy' % (self.target, why),
+                          hint='restore into a new database name and compare, or set force=true (--force) if '
+                               'replacing the original really is what you want')
+
+    def _refuse_sessions(self, server_num):
+        sessions = self.client.rows(sessions_sql(self.target))
+        if not sessions or self.force:
+            return
+        who = ', '.join('pid %s (%s%s, %s)' % (r[0], r[1] or '?', ' ' + r[2] if r[2] else '', r[3])
+                        for r in sessions[:5])
+        raise EngineError('database %r has %d active session(s): %s; drop_existing would cut them off'
+                          % (self.target, len(sessions), who),
+                          hint='stop the applications that use it (or wait for them), or set force=true (--force) '
+                               'to terminate the sessions')
+
+    # --- the cluster lock -----------------------------------------------------------------------
+
+    def cluster_key(self):
+        """'VERSION/NAME' of the target cluster when it runs on this host (None for another host)."""
+        host = self.connection.host
+        if host and not host.startswith('/') and host not in _LOCAL_HOSTS:
+            return None
+        port = int(self.connection.port or 5432)
+        try:
+            clusters = list_clusters(self.runner)
+        except EngineError:
+            clusters = []
+        for cluster in clusters:
+            if cluster['port'] == port:
+                return '%s/%s' % (cluster['version'], cluster['name'])
+        try:
+            rows = self.client.rows('SHOW cluster_name')
+        except EngineError:
+            rows = []
+        name = rows[0][0] if rows and rows[0] else ''
+        return name if _CLUSTER_NAME_RE.match(name or '') else 'port-%d' % port
+
+    def _lock(self):
+        if not self.cluster_lock:
+            return None
+        key = self.cluster_key()
+        if key is None:
+            self.lock_info = {'cluster': None, 'note': 'the target cluster is on another host: no local lock'}
+            return None
+        uid, gid = lock_owner(self.runner.run_as)
+        lock = ClusterLock(key, job='dump restore', lock_dir=self.lock_dir or cluster_lock_mod.DEFAULT_LOCK_DIR, owner_uid=uid, owner_gid=gid,
+                           details={'database': self.target, 'source': self.source})
+        lock.acquire()
+        self.lock_info = {'cluster': key, 'path': lock.path, 'stale': lock.stale}
+        if lock.stale:
+            self.say('cluster %s: the lock of an earlier %s (pid %s) that ended without releasing it was cleared'
+                     % (key, lock.stale.get('job'), lock.stale.get('pid')))
+        return lock
 
     def run(self):
+        lock = self._lock()
         try:
-            return self._run()
+            result = self._run()
         except OSError as exc:
             raise os_failure(exc, 'restore of %s' % self.source)
+        finally:
+            if lock is not None:
+                lock.release()
+        if self.lock_info:
+            result['cluster_lock'] = self.lock_info
+        return result
 
     def _run(self):
         started = self.clock()
@@ -144,6 +364,7 @@ class RestoreJob(object):
             self.say('verifying checksums of %s' % unit)
             self.verify(unit, manifest)
             server_num = self.client.server_version_num()
+            exists = self.preflight(manifest, server_num)
             source = unit
             if manifest.get('encrypted'):
                 work = self.make_work_dir(unit)
@@ -159,11 +380,10 @@ class RestoreJob(object):
                 self.say('restoring globals (roles, tablespaces)')
                 self.restore_globals(os.path.join(source, globals_path))
                 restored_globals = True
-            if self.client.database_exists(self.target):
-                if not self.drop_existing:
-                    raise EngineError('database %r already exists' % self.target,
-                                      hint='choose a new name, or set drop_existing to replace it')
+            if exists:
                 self.say('dropping the existing database %s' % self.target)
+                if self.force and server_num < 130000:
+                    self.client.rows(terminate_sessions_sql(self.target))
                 self.client.rows(drop_database_sql(self.target, server_num))
             self.client.rows(create_database_sql(self.target, manifest.get('database_info'), server_num))
             self.say('restoring %s into database %s' % (manifest['database'], self.target))
@@ -176,7 +396,8 @@ class RestoreJob(object):
                 remove_path(work)
             guard.close()
         result = {'database': self.target, 'source': unit, 'source_database': manifest['database'],
-                  'globals_restored': restored_globals, 'restore_seconds': restore_seconds,
+                  'globals_restored': restored_globals, 'globals': self.globals_outcome,
+                  'dropped_existing': exists, 'restore_seconds': restore_seconds,
                   'format': manifest['options']['format'], 'encrypted': bool(manifest.get('encrypted'))}
         if self.compare:
             session = self.sessions(self.target, export_snapshot=False)
@@ -223,9 +444,27 @@ class RestoreJob(object):
         return work
 
     def restore_globals(self, path):
-        result = self.client.run(psql_file_argv(self.client.binary('psql'), self.connection, 'postgres', path,
-                                                stop_on_error=False), check=False)
-        check_result(result, 'restoring globals', ignore=_globals_noise)
+        """Replay the globals into the existing cluster: only what filter_globals keeps."""
+        with open(path, 'rb') as handle:
+            text = handle.read().decode('utf-8', 'surrogateescape')
+        existing = [r[0] for r in self.client.rows(ROLES_SQL)]
+        text, outcome = filter_globals(text, existing)
+        fd, copy = tempfile.mkstemp(prefix='.globals-', suffix='.sql', dir=self.work_dir or tempfile.gettempdir())
+        try:
+            with os.fdopen(fd, 'wb') as handle:
+                handle.write(text.encode('utf-8', 'surrogateescape'))
+            os.chmod(copy, 0o600)
+            self.owner(copy)
+            result = self.client.run(psql_file_argv(self.client.binary('psql'), self.connection, 'postgres', copy,
+                                                    stop_on_error=False), check=False)
+            check_result(result, 'restoring globals', ignore=_globals_noise)
+        finally:
+            os.unlink(copy)
+        self.globals_outcome = outcome
+        if outcome['left_unchanged']:
+            self.say('globals: existing roles left unchanged (password, attributes, memberships): %s'
+                     % ', '.join(outcome['left_unchanged']))
+        return outcome
 
     def restore_data(self, fmt, path):
         if fmt == 'plain':

@@ -135,9 +135,14 @@ def relocate_tablespaces(text, tablespace_root):
 
 
 class DrillRestoreJob(RestoreJob):
-    """RestoreJob into a scratch cluster (see the module docstring)."""
+    """RestoreJob into a scratch cluster (see the module docstring). The scratch cluster is the
+    drill's own, made empty for this restore: nothing in it to protect, and the drill already holds
+    the production cluster's lock."""
+
+    PROTECT = False
 
     def __init__(self, runner, source, target_database, tablespace_root=None, **kwargs):
+        kwargs.setdefault('cluster_lock', False)
         super(DrillRestoreJob, self).__init__(runner, source, target_database, **kwargs)
         self.client = _MaintenanceClient(runner, self.connection, kwargs.get('bin_dir'))
         self.tablespace_root = tablespace_root

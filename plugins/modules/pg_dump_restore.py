@@ -12,10 +12,13 @@ short_description: Restore a pg_dump_job dump into a new database and prove it a
 version_added: 0.1.0
 description:
   - Restores a dump taken by M(pgops.backup.pg_dump_job) (or C(pgops-backup dump)) into a new database.
+  - Takes the lock of the target cluster (the one shared with in-place PITR, standby rebuild and restore
+    drills, key C(VERSION/NAME)); a restore is refused while another of these jobs runs on the cluster.
   - Verifies the sha256 of every file against the manifest first, decrypts encrypted dumps into a private
-    work directory (removed afterwards), restores the globals (roles, tablespaces; "already exists" errors
-    are expected and ignored), creates the database from template0 with the dumped database's encoding and
-    locale, and runs C(pg_restore --jobs) (C(psql) for plain dumps).
+    work directory (removed afterwards), restores the globals only with O(globals=true) (see there), creates
+    the database from template0 with the dumped database's encoding and locale, and runs
+    C(pg_restore --jobs) (C(psql) for plain dumps).
+  - Everything it refuses, it refuses before anything is changed.
   - Then counts every table of the restored database and compares with the counts taken in the dump's
     snapshot; any difference fails the module, with the differing tables in RV(mismatches).
   - While it reads a dump, retention of a concurrent dump job does not delete that dump.
@@ -37,7 +40,17 @@ options:
     required: true
   drop_existing:
     description:
-      - Drop O(database) first when it exists (C(WITH (FORCE)) from PostgreSQL 13). Otherwise an existing database fails the module.
+      - Drop O(database) first when it exists. Otherwise an existing database fails the module.
+      - Refused, unless O(force=true), when O(database) is the database the dump was taken from on the same
+        cluster (same system identifier and database name as in the dump's manifest; a dump without a system
+        identifier in its manifest counts as the same cluster when it was taken on this host), and when the
+        database has sessions.
+    type: bool
+    default: false
+  force:
+    description:
+      - With O(drop_existing), replace the database the dump came from on the same cluster, and terminate
+        the sessions of the database (C(DROP DATABASE ... WITH (FORCE)) from PostgreSQL 13).
     type: bool
     default: false
   jobs:
@@ -57,9 +70,13 @@ options:
     default: false
   globals:
     description:
-      - Restore the dump's globals (roles, tablespaces) before the database.
+      - Restore the dump's globals (roles, tablespaces) before the database. Off by default, since the
+        target is an existing cluster whose roles belong to it.
+      - Roles that exist in the target cluster are left exactly as they are (password, attributes, settings,
+        memberships): their statements are left out. Missing roles are created with their attributes,
+        password and memberships. Tablespaces that exist are kept ("already exists" is ignored).
     type: bool
-    default: true
+    default: false
   compare:
     description:
       - Compare the restored row counts with the manifest.
@@ -163,6 +180,18 @@ duration_seconds:
   description: Wall time of the whole restore, checks included.
   returned: success, not in check mode
   type: float
+globals:
+  description: With O(globals), the roles created and the existing roles left unchanged (created, left_unchanged, statements_left_out).
+  returned: success, not in check mode
+  type: dict
+dropped_existing:
+  description: Whether an existing O(database) was dropped first.
+  returned: success, not in check mode
+  type: bool
+cluster_lock:
+  description: The cluster lock held during the restore (cluster, path, stale holder cleared if any).
+  returned: success, not in check mode
+  type: dict
 target_exists:
   description: In check mode, whether O(database) exists already.
   returned: check mode
@@ -190,10 +219,11 @@ def main():
         source=dict(type='path', required=True),
         database=dict(type='str', required=True),
         drop_existing=dict(type='bool', default=False),
+        force=dict(type='bool', default=False),
         jobs=dict(type='int', default=0),
         no_owner=dict(type='bool', default=False),
         no_privileges=dict(type='bool', default=False),
-        globals=dict(type='bool', default=True),
+        globals=dict(type='bool', default=False),
         compare=dict(type='bool', default=True),
         passphrase=dict(type='str', no_log=True),
         passphrase_file=dict(type='path', no_log=False),
@@ -209,7 +239,7 @@ def main():
         job = RestoreJob(
             runner, params['source'], params['database'], jobs=params['jobs'], no_owner=params['no_owner'],
             no_privileges=params['no_privileges'], include_globals=params['globals'],
-            drop_existing=params['drop_existing'],
+            drop_existing=params['drop_existing'], force=params['force'],
             passphrase=load_passphrase(passphrase=params['passphrase'], passphrase_file=params['passphrase_file']),
             connection=Connection(params['port'], params['host'], params['user'], params['passfile']),
             bin_dir=params['bin_dir'], compare=params['compare'], work_dir=params['work_dir'])

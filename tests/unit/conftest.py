@@ -36,3 +36,13 @@ def frozen_clock(monkeypatch):
     started = time.monotonic()
     monkeypatch.setattr(clock, 'now', lambda: FROZEN_NOW + (time.monotonic() - started))
     return FROZEN_NOW
+
+
+# Cluster locks (module_utils.cluster_lock) live in /run on a host; in the tests, in a private
+# directory per test. Code that takes a lock reads cluster_lock.DEFAULT_LOCK_DIR when it runs.
+@pytest.fixture(autouse=True)
+def private_lock_dir(monkeypatch, tmp_path_factory):
+    from ansible_collections.pgops.backup.plugins.module_utils import cluster_lock
+    path = str(tmp_path_factory.mktemp('locks'))
+    monkeypatch.setattr(cluster_lock, 'DEFAULT_LOCK_DIR', path)
+    return path

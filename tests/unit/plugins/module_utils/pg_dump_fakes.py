@@ -85,6 +85,11 @@ class FakeHost(object):
         self.overrides = []  # (predicate(argv), handler(argv, env, data) -> (rc, out, err))
         self.existing = set()
         self.sql = []
+        # the target cluster as a restore sees it (dump_restore's guards and cluster lock)
+        self.clusters = '17  main    5432 online postgres /var/lib/postgresql/17/main /var/log/postgresql/x.log\n'
+        self.roles = ['postgres']
+        self.system_identifier = '7440000000000000001'
+        self.sessions = {}  # database -> [(pid, user, application, client)]
 
     def when(self, predicate, handler):
         self.overrides.append((predicate, handler))
@@ -155,12 +160,26 @@ class FakeHost(object):
         self.existing.add(dbname_of(argv))
         return 0, '', ''
 
+    def do_pg_lsclusters(self, argv, env, data):
+        return 0, self.clusters, ''
+
     def do_psql(self, argv, env, data):
         if '-f' in argv:
             assert os.path.exists(argv[argv.index('-f') + 1])
             return 0, '', ''
         sql = argv[argv.index('-c') + 1]
         self.sql.append(sql)
+        if sql.startswith('SELECT rolname FROM pg_catalog.pg_roles'):
+            return 0, ''.join(r + RECORD_SEP for r in self.roles), ''
+        if 'pg_control_system()' in sql:
+            return 0, self.system_identifier + RECORD_SEP, ''
+        if 'FROM pg_catalog.pg_stat_activity' in sql:
+            name = sql.split("datname = E'", 1)[1].split("'", 1)[0]
+            rows = self.sessions.get(name, [])
+            if sql.startswith('SELECT pg_catalog.pg_terminate_backend'):
+                self.sessions.pop(name, None)
+                return 0, ''.join('t' + RECORD_SEP for _ in rows), ''
+            return 0, ''.join('\x1f'.join(str(f) for f in r) + RECORD_SEP for r in rows), ''
         if sql == 'SHOW server_version_num':
             return 0, '%d%s' % (self.server_version_num, RECORD_SEP), ''
         if sql.startswith('SELECT datname FROM pg_catalog.pg_database'):

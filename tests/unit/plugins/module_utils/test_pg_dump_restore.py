@@ -36,14 +36,15 @@ def restore(source, restored_tables=None, host=None, **kwargs):
 
 def test_restore_runs_globals_first_then_creates_and_restores_and_matches(tmp_path):
     unit = dumped(tmp_path)
-    job, host, sessions = restore(os.path.dirname(unit['path']), jobs=3, no_owner=True, no_privileges=True)
+    job, host, sessions = restore(os.path.dirname(unit['path']), jobs=3, no_owner=True, no_privileges=True,
+                                  include_globals=True)
     result = job.run()
     assert result['matches'] is True and result['tables_compared'] == 5 and result['rows_total'] == 1108
     assert result['source'] == unit['path'] and result['globals_restored'] is True
     programs = [(os.path.basename(c['argv'][0]), c['argv']) for c in host.calls]
     order = [p for p, argv in programs if p in ('psql', 'pg_restore')]
     globals_call = [argv for p, argv in programs if p == 'psql' and '-f' in argv][0]
-    assert globals_call[globals_call.index('-f') + 1].endswith('globals.sql')
+    assert os.path.basename(globals_call[globals_call.index('-f') + 1]).startswith('.globals-')
     assert 'ON_ERROR_STOP=1' not in globals_call  # "role already exists" must not stop the rest
     assert host.sql[-1].startswith('CREATE DATABASE "appdb_restored" TEMPLATE template0 ENCODING ')
     assert order.index('pg_restore') > order.index('psql')
@@ -71,7 +72,7 @@ def test_a_damaged_dump_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(EngineError) as err:
         job.run()
     assert 'does not match its manifest' in err.value.msg
-    assert host.calls == []
+    assert [os.path.basename(c['argv'][0]) for c in host.calls] == ['pg_lsclusters']  # the lock, nothing else
 
 
 def test_an_existing_database_is_not_overwritten_unless_asked(tmp_path):
@@ -89,7 +90,7 @@ def test_an_existing_database_is_not_overwritten_unless_asked(tmp_path):
 
 def test_globals_errors_other_than_already_exists_fail(tmp_path):
     unit = dumped(tmp_path)
-    job, host, sessions = restore(unit['path'])
+    job, host, sessions = restore(unit['path'], include_globals=True)
     host.when(lambda argv: '-f' in argv, lambda argv, env, data: (
         0, '', 'psql:globals.sql:3: ERROR:  role "postgres" already exists\n'
                'psql:globals.sql:9: ERROR:  could not set permissions on directory "/srv/ts": No such file\n'))
@@ -173,3 +174,194 @@ def test_create_database_keeps_the_source_encoding_and_locale(info, version, exp
 def test_drop_database_force_only_where_supported():
     assert dump_restore.drop_database_sql('a"b', 130000) == 'DROP DATABASE IF EXISTS "a""b" WITH (FORCE)'
     assert dump_restore.drop_database_sql('a', 120000) == 'DROP DATABASE IF EXISTS "a"'
+
+
+
+# --- globals: not replayed unless asked, and never over an existing role -----------------------------
+
+GLOBALS = '''--
+-- PostgreSQL database cluster dump
+--
+
+\\restrict abc123
+
+CREATE ROLE app;
+ALTER ROLE app WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS PASSWORD 'SCRAM-SHA-256$4096:old';
+CREATE ROLE "Report ""R""";
+ALTER ROLE "Report ""R""" WITH LOGIN PASSWORD 'md5abc';
+CREATE ROLE postgres;
+ALTER ROLE postgres WITH SUPERUSER INHERIT CREATEROLE CREATEDB LOGIN REPLICATION BYPASSRLS;
+COMMENT ON ROLE app IS 'the
+application';
+ALTER ROLE app SET search_path TO 'shop';
+CREATE TABLESPACE fast OWNER postgres LOCATION '/srv/fast';
+GRANT readers TO app WITH INHERIT TRUE GRANTED BY postgres;
+GRANT readers TO "Report ""R""" GRANTED BY postgres;
+
+\\unrestrict abc123
+'''
+
+
+def test_filter_globals_leaves_existing_roles_alone_and_creates_the_missing_ones():
+    sql, outcome = dump_restore.filter_globals(GLOBALS, ['postgres', 'app', 'readers'])
+    assert 'SCRAM-SHA-256$4096:old' not in sql and 'CREATE ROLE app;' not in sql
+    assert 'search_path' not in sql and 'COMMENT ON ROLE' not in sql and 'application' not in sql
+    assert 'GRANT readers TO app' not in sql and 'ALTER ROLE postgres' not in sql
+    assert 'CREATE ROLE "Report ""R""";' in sql and "PASSWORD 'md5abc'" in sql
+    assert 'GRANT readers TO "Report ""R"""' in sql and "LOCATION '/srv/fast'" in sql
+    assert '\\restrict abc123' in sql and '\\unrestrict abc123' in sql
+    assert outcome == {'created': ['Report "R"'], 'left_unchanged': ['app', 'postgres'], 'statements_left_out': 7}
+
+
+def test_filter_globals_on_an_empty_cluster_keeps_everything():
+    sql, outcome = dump_restore.filter_globals(GLOBALS, [])
+    assert sql == GLOBALS and outcome['created'] == ['app', 'Report "R"', 'postgres']
+
+
+def _capture_globals(host, seen):
+    def handler(argv, env, data):
+        with open(argv[argv.index('-f') + 1]) as handle:
+            seen.append(handle.read())
+        return 0, '', ''
+    host.when(lambda argv: '-f' in argv and 'ON_ERROR_STOP=1' not in argv, handler)
+
+
+def test_globals_are_not_replayed_unless_asked(tmp_path):
+    unit = dumped(tmp_path)
+    job, host, sessions = restore(unit['path'])
+    result = job.run()
+    assert result['globals_restored'] is False and result['globals'] is None
+    assert not [a for a in host.argvs('psql') if '-f' in a]
+    assert 'SELECT rolname FROM pg_catalog.pg_roles ORDER BY rolname' not in host.sql
+
+
+def test_asked_globals_never_touch_an_existing_role(tmp_path):
+    unit = dumped(tmp_path)
+    with open(os.path.join(unit['path'], 'globals.sql'), 'w') as handle:
+        handle.write(GLOBALS)
+    _fix_manifest(unit['path'])
+    host = fakes.FakeHost()
+    host.roles = ['app', 'postgres', 'readers']
+    seen = []
+    _capture_globals(host, seen)
+    job, host, sessions = restore(unit['path'], host=host, include_globals=True)
+    result = job.run()
+    (text,) = seen
+    assert 'SCRAM-SHA-256$4096:old' not in text and "PASSWORD 'md5abc'" in text
+    assert result['globals'] == {'created': ['Report "R"'], 'left_unchanged': ['app', 'postgres'],
+                                 'statements_left_out': 7}
+    assert not [f for f in os.listdir(str(tmp_path)) if f.startswith('.globals-')]
+
+
+def _fix_manifest(unit_path, **changes):
+    """Rewrite the manifest (sizes and checksums of changed files, and the given fields)."""
+    import json
+    path = os.path.join(unit_path, 'manifest.json')
+    with open(path) as handle:
+        manifest = json.load(handle)
+    for entry in manifest['files']:
+        full = os.path.join(unit_path, entry['path'])
+        entry['size'] = os.path.getsize(full)
+        entry['sha256'] = layout.sha256_file(full)
+    for key, value in changes.items():
+        if key == 'system_identifier':
+            manifest['database_info']['system_identifier'] = value
+        else:
+            manifest[key] = value
+    with open(path, 'w') as handle:
+        json.dump(manifest, handle)
+
+
+# --- drop_existing: not the original, not under sessions -------------------------------------------------
+
+def own_source(unit, host, **kwargs):
+    sessions = fakes.Sessions(restored=fakes.DEFAULT_TABLES)
+    host.existing.add('appdb')
+    return dump_restore.RestoreJob(host.runner(), unit['path'], 'appdb', owner=fakes.no_owner, sessions=sessions,
+                                   drop_existing=True, hostname='db1.example.com', **kwargs)
+
+
+def test_drop_existing_refuses_the_database_the_dump_came_from_on_the_same_cluster(tmp_path):
+    unit = dumped(tmp_path)
+    _fix_manifest(unit['path'], system_identifier='7440000000000000001')
+    host = fakes.FakeHost()
+    with pytest.raises(EngineError) as err:
+        own_source(unit, host).run()
+    assert "database 'appdb' is the database this dump was taken from" in err.value.msg
+    assert 'same system identifier 7440000000000000001' in err.value.msg and 'force' in err.value.hint
+    assert not [s for s in host.sql if s.startswith(('DROP', 'CREATE'))] and host.argvs('pg_restore') == []
+    with pytest.raises(EngineError):
+        own_source(unit, fakes.FakeHost()).plan()  # check mode says the same
+    host = fakes.FakeHost()
+    host.system_identifier = '7440000000000000999'  # another cluster: a restore of a copy
+    assert own_source(unit, host).run()['dropped_existing'] is True
+    host = fakes.FakeHost()
+    own_source(unit, host, force=True).run()
+    assert 'DROP DATABASE IF EXISTS "appdb" WITH (FORCE)' in host.sql
+
+
+def test_without_a_system_identifier_a_dump_of_this_host_counts_as_the_same_cluster(tmp_path):
+    unit = dumped(tmp_path)
+    _fix_manifest(unit['path'], host='db1.example.com')
+    with pytest.raises(EngineError) as err:
+        own_source(unit, fakes.FakeHost()).run()
+    assert 'taken on this host (db1.example.com)' in err.value.msg
+    _fix_manifest(unit['path'], host='db2.example.com')
+    assert own_source(unit, fakes.FakeHost()).run()['dropped_existing'] is True
+
+
+def test_drop_existing_refuses_a_database_with_sessions_unless_forced(tmp_path):
+    unit = dumped(tmp_path)
+    host = fakes.FakeHost()
+    host.existing.add('appdb_restored')
+    host.sessions['appdb_restored'] = [(4711, 'app', 'shop-api', '10.0.0.5')]
+    job, host, sessions = restore(unit['path'], host=host, drop_existing=True)
+    with pytest.raises(EngineError) as err:
+        job.run()
+    assert "database 'appdb_restored' has 1 active session(s): pid 4711 (app shop-api, 10.0.0.5)" in err.value.msg
+    assert 'force' in err.value.hint and not [s for s in host.sql if s.startswith('DROP')]
+    job, host, sessions = restore(unit['path'], host=host, drop_existing=True, force=True)
+    job.run()
+    assert 'DROP DATABASE IF EXISTS "appdb_restored" WITH (FORCE)' in host.sql
+
+
+def test_force_terminates_sessions_itself_before_postgresql_13(tmp_path):
+    unit = dumped(tmp_path)
+    host = fakes.FakeHost(server_version_num=120015)
+    host.existing.add('appdb_restored')
+    host.sessions['appdb_restored'] = [(4711, 'app', '', 'local')]
+    job, host, sessions = restore(unit['path'], host=host, drop_existing=True, force=True)
+    job.run()
+    terminate = [i for i, s in enumerate(host.sql) if 'pg_terminate_backend' in s]
+    assert terminate and terminate[0] < host.sql.index('DROP DATABASE IF EXISTS "appdb_restored"')
+
+
+# --- the target cluster's lock ------------------------------------------------------------------------------
+
+def test_a_dump_restore_is_refused_while_another_job_holds_the_cluster(tmp_path):
+    from ansible_collections.pgops.backup.plugins.module_utils import cluster_lock
+    from ansible_collections.pgops.backup.plugins.module_utils.cluster_lock import ClusterBusy, ClusterLock
+    unit = dumped(tmp_path)
+    job, host, sessions = restore(unit['path'])
+    with ClusterLock('17/main', job='pitr', lock_dir=cluster_lock.DEFAULT_LOCK_DIR):
+        with pytest.raises(ClusterBusy) as err:
+            job.run()
+    assert 'cluster 17/main is busy: pitr (pid %d' % os.getpid() in err.value.msg
+    assert [os.path.basename(c['argv'][0]) for c in host.calls] == ['pg_lsclusters']
+    result = job.run()
+    assert result['cluster_lock']['cluster'] == '17/main' and result['cluster_lock']['stale'] is None
+    with ClusterLock('17/main', job='pitr', lock_dir=cluster_lock.DEFAULT_LOCK_DIR):  # released after the run
+        pass
+
+
+def test_the_lock_key_is_the_cluster_of_the_port_then_its_cluster_name(tmp_path):
+    from ansible_collections.pgops.backup.plugins.module_utils.pg_dump import Connection
+    host = fakes.FakeHost()
+    job = dump_restore.RestoreJob(host.runner(), str(tmp_path), 'x', connection=Connection(port=5433))
+    host.when(lambda argv: '-c' in argv and argv[-1] == 'SHOW cluster_name',
+              lambda argv, env, data: (0, '16/other\x1e', ''))
+    assert job.cluster_key() == '16/other'
+    job = dump_restore.RestoreJob(host.runner(), str(tmp_path), 'x', connection=Connection(host='db9.example.com'))
+    assert job.cluster_key() is None
+    job = dump_restore.RestoreJob(host.runner(), str(tmp_path), 'x', connection=Connection(host='/var/run/postgresql'))
+    assert job.cluster_key() == '17/main'
