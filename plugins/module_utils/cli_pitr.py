@@ -19,6 +19,7 @@ import socket
 import sys
 
 from . import pgbackrest as pgbr_mod
+from .cluster_lock import DEFAULT_LOCK_DIR
 from .pitr import ACTIONS, Target
 from .postgres import Psql, find_cluster, list_clusters
 from .process import EngineError, Runner, progress_printer
@@ -63,7 +64,8 @@ def _pitr(args, runner):
     pgbr = pgbr_mod.PgBackRest(runner, stanza=args.stanza, config=args.config)
     progress = None if args.quiet else progress_printer()
     return Pitr(pgbr, pg_version=args.pg_version, pg_cluster=args.pg_cluster, record_dir=args.record_dir,
-                registry_dir=args.registry_dir, progress=progress)
+                registry_dir=args.registry_dir, progress=progress,
+                lock_dir=getattr(args, 'lock_dir', None) or DEFAULT_LOCK_DIR)
 
 
 def _request(args):
@@ -73,7 +75,9 @@ def _request(args):
                    wal_scan_segments=args.wal_scan_segments, timeout=args.timeout,
                    primary_conninfo=getattr(args, 'primary_conninfo', None), scratch_name=args.scratch_name,
                    scratch_port=args.scratch_port, scratch_base_dir=args.scratch_base_dir,
-                   requested_by=args.requested_by, reason=args.reason)
+                   requested_by=args.requested_by, reason=args.reason,
+                   allow_standby=getattr(args, 'allow_standby', False),
+                   force_rebuild=getattr(args, 'force_rebuild', False))
 
 
 def print_plan(plan, out=None):
@@ -91,6 +95,9 @@ def print_plan(plan, out=None):
         write('  ok  %-15s %s\n' % (check['name'], check['detail']))
     for warning in plan['warnings']:
         write('  WARNING: %s\n' % warning)
+    for run in plan.get('interrupted_runs') or []:
+        write('  UNFINISHED: run of %s (pid %s): data directory before it at %s\n'
+              % (run['started_at'], run['pid'], run['moved_aside_to'] or '(not moved)'))
     write('  steps:\n')
     for number, step in enumerate(plan['steps'], 1):
         write('    %d. %s\n' % (number, step))
@@ -201,6 +208,10 @@ def _target_args(p):
     p.add_argument('--no-switch-wal', action='store_true', help='never switch WAL on the running cluster')
     p.add_argument('--wal-scan-segments', type=int, default=256)
     p.add_argument('--timeout', type=int, default=3600, help='seconds to wait for recovery')
+    p.add_argument('--allow-standby', action='store_true',
+                   help='recover in place although the cluster is a standby or not the primary of the stanza '
+                        '(the recovered instance gets archive_mode=off)')
+    p.add_argument('--lock-dir', default=DEFAULT_LOCK_DIR, help='directory of the per-cluster locks')
 
 
 def register(subparsers):
@@ -219,6 +230,8 @@ def register(subparsers):
     _target_args(p)
     p.add_argument('--standby', action='store_true', help='rebuild this cluster as a standby (--type=standby)')
     p.add_argument('--primary-conninfo', help='conninfo of the primary for --standby (no password: use .pgpass)')
+    p.add_argument('--force-rebuild', action='store_true',
+                   help='rebuild as a standby although pg_control says the stopped cluster was a primary')
     p.add_argument('--stop-cluster', action='store_true', help='stop the running cluster first')
     p.add_argument('--delta', action='store_true', help='overwrite the data directory in place instead of moving it aside')
     p.add_argument('--confirm', help="this host's name: required for an in-place restore")

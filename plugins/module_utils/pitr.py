@@ -20,6 +20,9 @@ VALUED = ('time', 'xid', 'name', 'lsn')
 INCLUSIVE_APPLIES = ('time', 'xid', 'lsn')
 ACTION_APPLIES = ('time', 'xid', 'name', 'lsn', 'immediate')
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$')
+# ASCII digits only: str.isdigit() accepts '²' and int() then fails with a traceback.
+NUMBER_RE = re.compile(r'^[0-9]{1,10}$')
+MAX_32 = 0xFFFFFFFF
 SECOND = 1000000
 
 
@@ -50,8 +53,10 @@ class Target(object):
             self.time_us = parse_timestamp(value, require_zone=True)
             self.value = format_timestamp(self.time_us)
         elif kind == 'xid':
-            if not value.isdigit() or int(value) < 3 or int(value) > 0xFFFFFFFF:
-                raise EngineError('%r is not a transaction id (a number from 3 to 4294967295)' % value)
+            if not NUMBER_RE.match(value) or not 3 <= int(value) <= MAX_32:
+                raise EngineError('%r is not a transaction id: give a number from 3 to 4294967295 in ASCII digits '
+                                  '(the txid_current() or xmin of the transaction)' % value,
+                                  hint='find it with pg_waldump or in the server log, e.g. pitr_xid=48151')
             self.xid = int(value)
             self.value = str(self.xid)
         elif kind == 'lsn':
@@ -106,9 +111,12 @@ def _timeline(value):
     if value in (None, ''):
         return None
     value = str(value).strip().lower()
-    if value in ('latest', 'current') or value.isdigit():
+    if value in ('latest', 'current'):
         return value
-    raise EngineError('target timeline must be latest, current or a number, not %r' % value)
+    if NUMBER_RE.match(value) and 1 <= int(value) <= MAX_32:
+        return str(int(value))
+    raise EngineError('target timeline must be latest, current or a timeline number from 1 to 4294967295 in ASCII '
+                      'digits, not %r' % value, hint='leave it out (latest) or read the timelines with pgbackrest info')
 
 
 # --- WAL segments and timelines ------------------------------------------------------------------

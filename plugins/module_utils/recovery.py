@@ -17,16 +17,29 @@ Order of work, and what it guarantees:
 4. Paused at the target, the server log ("recovery stopping before commit of transaction ...")
    and SQL (pg_last_xact_replay_timestamp, pg_last_wal_replay_lsn) are compared with the target;
    only a verified recovery is promoted (pg_promote). Anything else stays paused, unpromoted.
-5. Every real run leaves a JSON audit record and a journal line, whatever its outcome.
+5. Every real run leaves a JSON audit record and a journal line, whatever its outcome. An in-place
+   run writes its record at the first change (`...-running.json`: where the data directory went)
+   and updates it at each step, so a run killed in the middle is found and reported by the next.
+
+Guards (each refusal before anything is stopped or moved): an in-place PITR of a standby, or of a
+cluster that is not the primary of the stanza, needs allow_standby (and then archiving is switched
+off for the recovered instance); a standby rebuild over a stopped former primary needs
+force_rebuild; a data directory that is a mount point, or whose pg_wal is a symbolic link, is never
+moved aside; in-place runs hold the cluster's lock (cluster_lock.ClusterLock).
 """
 
+import errno
+import fcntl
 import json
 import os
+import pwd
 import re
 import socket
 import time
 
 from . import clock as wall_clock
+from .cluster_lock import DEFAULT_LOCK_DIR, ClusterBusy, ClusterLock, describe as describe_holder, lock_path, read_holder
+from .metrics import stanza_of_archive_command
 from .pgbackrest import error_from_result, summarize_stanza
 from .pgserver import (DEFAULT_WAL_SEGMENT_SIZE, GOAL_PAUSED, GOAL_PROMOTED, GOAL_STANDBY, GOAL_STOPPED,
                        ServerProbe, controldata, directory_entries, format_lsn, free_bytes, iso, parse_lsn,
@@ -47,7 +60,32 @@ AUDIT_SUBDIR = 'pitr-audit'
 RECOVERY_TARGET_SETTINGS = ('recovery_target', 'recovery_target_time', 'recovery_target_xid', 'recovery_target_name',
                             'recovery_target_lsn', 'recovery_target_inclusive', 'recovery_target_action',
                             'recovery_target_timeline')
-_PASSWORD_RE = re.compile(r'(^|\s)password\s*=', re.IGNORECASE)
+# A password in a conninfo, in any spelling libpq accepts: keyword (password=, sslpassword=), URI
+# user info (postgresql://user:secret@host) or URI parameter (?password=..., &sslpassword=...).
+_PASSWORD_KEYWORD_RE = re.compile(r'(^|[\s?&])(ssl)?password\s*=', re.IGNORECASE)
+_URI_USERINFO_RE = re.compile(r'^\s*postgres(ql)?://[^@/?#]*:[^@/?#]*@', re.IGNORECASE)
+_INTEGER_RE = re.compile(r'^\s*-?[0-9]+\s*$')
+# pg_controldata states of a cluster that was last a standby (or in archive recovery).
+RECOVERY_STATES = ('shut down in recovery', 'in archive recovery')
+
+
+def conninfo_has_password(conninfo):
+    """True when a libpq conninfo (keyword or URI form) carries a password or sslpassword."""
+    text = conninfo or ''
+    try:
+        from urllib.parse import unquote
+        decoded = unquote(text)
+    except ImportError:  # pragma: no cover - Python 2
+        decoded = text
+    return any(r.search(t) for r in (_PASSWORD_KEYWORD_RE, _URI_USERINFO_RE) for t in (text, decoded))
+
+
+def _integer(name, value, minimum=1):
+    """An option that must be a whole number >= minimum, with an error naming it (never a traceback)."""
+    if isinstance(value, bool) or not _INTEGER_RE.match(str(value)) or int(value) < minimum:
+        raise EngineError('%s must be a whole number from %d up (ASCII digits), not %r' % (name, minimum, value),
+                          hint='e.g. %s=%d' % (name, max(minimum, 1)))
+    return int(value)
 
 
 class Request(object):
@@ -56,7 +94,7 @@ class Request(object):
     def __init__(self, target, destination='in_place', backup_set=None, repo=None, stop_cluster=False,
                  delta=False, switch_wal=True, wal_scan_segments=256, timeout=3600, primary_conninfo=None,
                  scratch_name='pitr', scratch_port=None, scratch_base_dir=DEFAULT_BASE_DIR,
-                 scratch_state='running', requested_by=None, reason=None):
+                 scratch_state='running', requested_by=None, reason=None, allow_standby=False, force_rebuild=False):
         if destination not in DESTINATIONS:
             raise EngineError('destination must be one of %s, not %r' % (', '.join(DESTINATIONS), destination))
         if target.kind == 'standby' and destination != 'in_place':
@@ -65,18 +103,31 @@ class Request(object):
             raise EngineError('delta applies to in-place restores only; a scratch instance is always restored fresh')
         if primary_conninfo and target.kind != 'standby':
             raise EngineError('primary_conninfo is for standby rebuilds (target type standby)')
-        if primary_conninfo and _PASSWORD_RE.search(primary_conninfo):
-            raise EngineError('primary_conninfo must not contain a password: it would be written to process '
-                              'arguments and postgresql.auto.conf',
-                              hint="put the password in ~postgres/.pgpass (or passfile=) and leave it out of the conninfo")
+        if primary_conninfo and conninfo_has_password(primary_conninfo):
+            # The value itself is never repeated: it holds the secret.
+            raise EngineError('primary_conninfo contains a password (password=, sslpassword= or user:password@ in a '
+                              'URI): refused, because it would reach the restore command line, the plan, the audit '
+                              'record and postgresql.auto.conf',
+                              hint='leave the password out of the conninfo and put it in ~postgres/.pgpass on this '
+                                   'host (owner postgres, mode 0600; a line host:port:replication:user:password), or '
+                                   'in another 0600 file owned by postgres named with passfile=/path in the conninfo')
         if scratch_state not in SCRATCH_STATES:
             raise EngineError('scratch_state must be one of %s' % ', '.join(SCRATCH_STATES))
-        if int(wal_scan_segments) < 1 or int(timeout) < 1:
-            raise EngineError('wal_scan_segments and timeout must be positive')
+        wal_scan_segments = _integer('wal_scan_segments', wal_scan_segments)
+        timeout = _integer('timeout', timeout)
+        if repo not in (None, ''):
+            repo = _integer('repo', repo)
+        if scratch_port not in (None, ''):
+            scratch_port = _integer('scratch_port', scratch_port)
+        if allow_standby and destination != 'in_place':
+            raise EngineError('allow_standby applies to in-place recoveries only; a restore elsewhere never touches '
+                              'the cluster')
+        if force_rebuild and target.kind != 'standby':
+            raise EngineError('force_rebuild applies to standby rebuilds (target type standby) only')
         self.target = target
         self.destination = destination
         self.backup_set = backup_set or None
-        self.repo = int(repo) if repo else None
+        self.repo = repo or None
         self.stop_cluster = bool(stop_cluster)
         self.delta = bool(delta)
         self.switch_wal = bool(switch_wal)
@@ -84,11 +135,17 @@ class Request(object):
         self.timeout = int(timeout)
         self.primary_conninfo = primary_conninfo or None
         self.scratch_name = scratch_name
-        self.scratch_port = scratch_port
+        self.scratch_port = scratch_port or None
         self.scratch_base_dir = scratch_base_dir
         self.scratch_state = scratch_state
         self.requested_by = requested_by
         self.reason = reason
+        self.allow_standby = bool(allow_standby)
+        self.force_rebuild = bool(force_rebuild)
+
+    @property
+    def job(self):
+        return 'standby rebuild' if self.target.kind == 'standby' else 'in-place PITR'
 
 
 class Refused(EngineError):
@@ -100,7 +157,7 @@ class Pitr(object):
 
     def __init__(self, pgbr, pg_version=None, pg_cluster='main', record_dir=DEFAULT_RECORD_DIR,
                  registry_dir=DEFAULT_REGISTRY_DIR, clock=None, sleep=time.sleep, progress=None,
-                 hostname=None, environ=None):
+                 hostname=None, environ=None, lock_dir=DEFAULT_LOCK_DIR):
         self.pgbr = pgbr
         self.runner = pgbr.runner
         self.root = self.runner.as_user(None)
@@ -113,6 +170,9 @@ class Pitr(object):
         self.progress = progress
         self.hostname = hostname or socket.getfqdn()
         self.environ = os.environ if environ is None else environ
+        self.lock_dir = lock_dir
+        self._lock = None
+        self._running_record = None
 
     def _say(self, text):
         if self.progress:
@@ -183,6 +243,53 @@ class Pitr(object):
                               % (cluster['version'], cluster['name']),
                               hint='this must be the standby host; stop the cluster yourself only if it really is '
                                    'a former primary to be re-joined')
+        interrupted = self._interrupted_runs(cluster, warnings) if in_place else []
+        stanza_effect = None
+        if in_place and target.kind != 'standby':
+            kind, why = self._not_the_primary(cluster, source)
+            if kind and interrupted and kind != 'archive':
+                warnings.append('%s: left so by the unfinished run above, not a standby of its own' % why)
+                kind = None
+            if kind and not req.allow_standby:
+                raise EngineError(
+                    'refusing an in-place point-in-time recovery of %s/%s: %s. Recovering it would promote a new '
+                    'timeline with the system identifier of stanza %s while its primary keeps running: two '
+                    'writable primaries, and a forked timeline archived into the primary\'s stanza corrupts its '
+                    'history' % (cluster['version'], cluster['name'], why, self.pgbr.stanza),
+                    code='not-primary',
+                    hint='run the recovery on the primary of stanza %s; to inspect the past without touching this '
+                         'cluster restore elsewhere (destination=elsewhere, pitr_destination=elsewhere, --elsewhere); '
+                         'only if this cluster must become a separate primary, set allow_standby=true '
+                         '(pitr_allow_standby=true, --allow-standby): its archiving is then switched off'
+                         % self.pgbr.stanza)
+            if kind:
+                stanza_effect = ('%s/%s is not the primary of stanza %s (%s). With allow_standby it is restored with '
+                                 'archive_mode=off (pgbackrest restore --archive-mode=off): the recovered instance '
+                                 'is a separate primary on a forked timeline and never archives into stanza %s, '
+                                 'whose primary keeps its own timeline; nothing protects it until it gets a stanza '
+                                 'of its own, and no new backup is taken into stanza %s'
+                                 % (cluster['version'], cluster['name'], why, self.pgbr.stanza, self.pgbr.stanza,
+                                    self.pgbr.stanza))
+                warnings.append(stanza_effect)
+        if in_place and target.kind == 'standby' and not source['running'] and source['data_exists'] \
+                and source['control_state'] and source['control_state'] not in RECOVERY_STATES \
+                and not source['standby_signal']:
+            why = ('the stopped cluster %s/%s was last a primary: pg_control says "Database cluster state: %s" (not '
+                   '"shut down in recovery") and there is no standby.signal' % (cluster['version'], cluster['name'],
+                                                                              source['control_state']))
+            if interrupted:
+                warnings.append('%s; it is left so by the unfinished run above, so it is rebuilt' % why)
+            elif not req.force_rebuild:
+                raise EngineError('refusing to rebuild %s as a standby: %s. WAL it wrote and did not archive (in '
+                                  '%s/pg_wal) would be overwritten, and those transactions lost'
+                                  % (cluster['data_directory'], why, cluster['data_directory']),
+                                  code='former-primary',
+                                  hint='if this is the right cluster (a former primary to re-join), first make sure '
+                                       'its WAL is archived (no .ready files in pg_wal/archive_status, or copy '
+                                       'pg_wal away), then run again with force_rebuild=true (standby_force=true, '
+                                       '--force-rebuild); check pgops_target and pg_cluster otherwise')
+            else:
+                warnings.append('%s; force_rebuild: its unarchived WAL, if any, is overwritten' % why)
         if source['archiver_failing']:
             warnings.append('archiving is failing on the running cluster (last failed WAL %s): WAL after %s is not '
                             'in the repository' % (source['archiver_last_failed'], source['archiver_last_archived']))
@@ -300,7 +407,8 @@ class Pitr(object):
         internal_action = target.action
         if target.kind in ACTION_APPLIES and target.action == 'promote' and source['hot_standby']:
             internal_action = 'pause'
-        restore_argv = self._restore_argv(req, cluster, backup, internal_action, data) if backup else None
+        restore_argv = self._restore_argv(req, cluster, backup, internal_action, data,
+                                          archive_off=bool(stanza_effect)) if backup else None
         plan = {
             'stanza': self.pgbr.stanza, 'host': self.hostname, 'target': target.as_dict(),
             'destination': req.destination, 'position': _public_position(position),
@@ -312,6 +420,8 @@ class Pitr(object):
             'data_directory': data, 'restore_command': restore_argv,
             'recovery_target_action': internal_action, 'checks': checks, 'warnings': warnings,
             'seconds': round(self.clock() - started, 3),
+            'interrupted_runs': interrupted, 'stanza_effect': stanza_effect,
+            'archiving_disabled': bool(stanza_effect),
         }
         plan['steps'] = self._steps(req, plan)
         return plan
@@ -349,11 +459,14 @@ class Pitr(object):
         state = {'running': False, 'in_recovery': None, 'system_identifier': None, 'segment_size': None,
                  'hot_standby': True, 'current_lsn': None, 'archiver_failing': False,
                  'archiver_last_failed': None, 'archiver_last_archived': None, 'data_exists': False,
-                 'control_state': None}
+                 'control_state': None, 'standby_signal': False}
         if cluster is None:
             return state
         state['running'] = cluster['status'].startswith('online')
         state['data_exists'] = path_exists(self.runner, cluster['data_directory'], '-d')
+        if state['data_exists']:
+            state['standby_signal'] = path_exists(self.runner, os.path.join(cluster['data_directory'],
+                                                                            'standby.signal'))
         if state['running']:
             row = Psql(self.runner, port=cluster['port']).rows(
                 "SELECT pg_is_in_recovery(), (SELECT system_identifier FROM pg_control_system())::text,"
@@ -373,6 +486,26 @@ class Pitr(object):
             state.update(system_identifier=control['system_identifier'], segment_size=control['wal_segment_size'],
                          control_state=control['state'])
         return state
+
+    def _not_the_primary(self, cluster, source):
+        """(kind, why) when the cluster is a standby or not the primary of this stanza; (None, None) otherwise."""
+        if source['running'] and source['in_recovery']:
+            return 'standby', 'it is running as a standby (pg_is_in_recovery() is true)'
+        if source['standby_signal']:
+            return 'standby', 'it is a standby (standby.signal in %s)' % cluster['data_directory']
+        if not source['running'] and source['control_state'] in RECOVERY_STATES:
+            return 'standby', 'it was last a standby (pg_control: "Database cluster state: %s")' % source['control_state']
+        if source['running']:
+            row = Psql(self.runner, port=cluster['port']).rows(
+                "SELECT current_setting('archive_mode'), current_setting('archive_command')")[0]
+            mode, stanza = row[0], stanza_of_archive_command(row[1])
+            if mode == 'off':
+                return 'archive', 'it is a primary with archive_mode=off, so it is not the primary of stanza %s' \
+                    % self.pgbr.stanza
+            if stanza != self.pgbr.stanza:
+                return 'archive', ('it is a primary, but its archive_command archives into %s, not into stanza %s'
+                                   % ('stanza %s' % stanza if stanza else 'no pgBackRest stanza', self.pgbr.stanza))
+        return None, None
 
     def _locate(self, target, wal, path, newest_segno, floor_segno, req):
         """Where the target is: {'lsn', 'end_lsn', 'time_us', 'source', ...}."""
@@ -535,6 +668,7 @@ class Pitr(object):
                                   % ', '.join(tablespaces),
                                   hint='copy the tablespace directories away and restore with delta=true, or restore '
                                        'elsewhere')
+            self._check_movable(data_dir)
             out['mode'] = 'move_aside'
             stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(self.clock()))
             out['aside_path'] = '%s.pitr-%s' % (data_dir, stamp)
@@ -550,6 +684,28 @@ class Pitr(object):
                               hint='free space, or restore with delta=true, or restore elsewhere')
         return out
 
+    def _check_movable(self, data_dir):
+        """The data directory is renamed aside after the cluster is stopped: refuse now what would fail then."""
+        result = self.root.run(['mountpoint', '-q', '--', data_dir], check=False)
+        if result.rc == 0:
+            raise EngineError('the data directory %s is a mount point: it cannot be renamed aside (a mount point '
+                              'cannot be moved within its parent file system), so an in-place restore that keeps '
+                              'the old data is impossible; nothing was stopped' % data_dir, code='mount-point',
+                              hint='restore elsewhere (destination=elsewhere) and copy what you need; or stop the '
+                                   'cluster, mount the volume somewhere else (it is your copy of the old data), mount '
+                                   'a fresh empty volume at %s owned by postgres, and run again (an empty data '
+                                   'directory is restored into directly); delta=true overwrites it in place and keeps '
+                                   'nothing' % data_dir)
+        wal_dir = os.path.join(data_dir, 'pg_wal')
+        if path_exists(self.runner, wal_dir, '-L'):
+            link = self.root.run(['readlink', '--', wal_dir], check=False).stdout.strip() or '?'
+            raise EngineError('pg_wal in %s is a symbolic link to %s (WAL on another file system): moving the data '
+                              'directory aside moves only the link, and the restore would write the new WAL into '
+                              'the directory the old cluster\'s WAL is in; nothing was stopped' % (data_dir, link),
+                              code='wal-link',
+                              hint='restore elsewhere (destination=elsewhere); or stop the cluster, copy %s away, and '
+                                   'restore with delta=true (pgBackRest recreates the link)' % link)
+
     def _scratch(self, req, source_version=None):
         version = source_version or self.pg_version or self._stanza_version()
         return ScratchInstance(self.runner, self.pgbr, version, name=req.scratch_name, base_dir=req.scratch_base_dir,
@@ -558,7 +714,7 @@ class Pitr(object):
     def _stanza_version(self):
         return str(max(self._stanza()['databases'], key=lambda d: d['id'] or 0)['version'])
 
-    def _restore_argv(self, req, cluster, backup, action, data):
+    def _restore_argv(self, req, cluster, backup, action, data, archive_off=False):
         extra = []
         if req.destination == 'elsewhere':
             inst = self._scratch(req)
@@ -570,6 +726,8 @@ class Pitr(object):
         options += req.target.restore_options(action=action)
         if req.delta:
             options.append('--delta')
+        if archive_off:
+            options.append('--archive-mode=off')
         if req.primary_conninfo:
             extra.append('--recovery-option=primary_conninfo=%s' % req.primary_conninfo)
         options += extra + ['--log-level-console=info']
@@ -590,6 +748,9 @@ class Pitr(object):
                 steps.append('move %s to %s (kept; never deleted)' % (data['path'], data['aside_path']))
             elif data['mode'] == 'delta':
                 steps.append('overwrite %s in place (--delta): the current contents are NOT kept' % data['path'])
+            if plan.get('archiving_disabled'):
+                steps.append('write archive_mode=off for the recovered instance (--archive-mode=off): it never '
+                             'archives into stanza %s' % plan['stanza'])
         else:
             steps.append('create scratch instance %s in %s on port %s (archive_mode=off, Unix socket only)'
                          % (data['name'], data['data_directory'], data['port']))
@@ -615,8 +776,12 @@ class Pitr(object):
         """Preflight, then (unless check_mode or plan_only) the restore. Returns the result dict;
         raises Refused/EngineError with the state of the host in the message."""
         started = self.clock()
-        progress = {'phases': {}, 'moved_aside_to': None, 'stopped': False, 'restored': False, 'plan': None}
+        progress = {'phases': {}, 'moved_aside_to': None, 'stopped': False, 'restored': False, 'plan': None,
+                    'stage': 'preflight', 'stale_lock': None, 'started': started}
+        self._running_record = None
         try:
+            if req.destination == 'in_place' and not (check_mode or plan_only):
+                self._take_lock(req, progress)
             plan = self.preflight(req)
             progress['plan'] = plan
             if plan['wal_switch']['needed'] and not (check_mode or plan_only):
@@ -643,9 +808,168 @@ class Pitr(object):
             exc.status = status
             exc.plan = progress.get('plan')
             raise
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
         result['durations'] = dict(progress['phases'], total=round(self.clock() - started, 3))
+        self._carry(result, progress)
         result['record'] = self._audit('ok', req, progress, result, None, started)
         return result
+
+    @staticmethod
+    def _carry(result, progress):
+        """What the caller must see besides the outcome: interrupted runs, a stale lock, archiving off."""
+        plan = progress.get('plan') or {}
+        warnings = list(result.get('warnings') or [])
+        if progress.get('stale_lock'):
+            warnings.append(progress['stale_lock_text'])
+            result['stale_lock'] = progress['stale_lock']
+        if plan.get('interrupted_runs'):
+            result['interrupted_runs'] = plan['interrupted_runs']
+            warnings += [w for w in plan.get('warnings', []) if w.startswith('an earlier ')]
+        if plan.get('archiving_disabled'):
+            result['archiving_disabled'] = True
+            warnings.append(plan['stanza_effect'])
+        if warnings:
+            result['warnings'] = warnings
+
+    # --- the cluster lock and the record of a run in progress ----------------------------------
+
+    def _cluster_key(self):
+        cluster = self._cluster(required=False)
+        if cluster is not None:
+            return '%s/%s' % (cluster['version'], cluster['name']), cluster
+        return '%s/%s' % (self.pg_version or 'any', self.pg_cluster), None
+
+    def _take_lock(self, req, progress):
+        key, cluster = self._cluster_key()
+        uid = gid = None
+        try:
+            entry = pwd.getpwnam((cluster or {}).get('owner') or 'postgres')
+            uid, gid = entry.pw_uid, entry.pw_gid
+        except KeyError:
+            pass
+        lock = ClusterLock(key, job='%s of stanza %s' % (req.job, self.pgbr.stanza), lock_dir=self.lock_dir,
+                           owner_uid=uid, owner_gid=gid,
+                           details={'stanza': self.pgbr.stanza, 'target': req.target.describe(),
+                                    'host': self.hostname})
+        try:
+            lock.acquire()
+        except ClusterBusy as exc:
+            raise Refused(exc.msg, hint=exc.hint, code='locked')
+        self._lock = lock
+        if lock.stale:
+            progress['stale_lock'] = lock.stale
+            progress['stale_lock_text'] = ('a stale lock of cluster %s was found and cleared: %s did not finish '
+                                           '(pid %s is gone%s); see its unfinished record, if any'
+                                           % (key, describe_holder(lock.stale), lock.stale.get('pid'),
+                                              '' if not lock.stale.get('alive') else ', or was reused'))
+            self._say(progress['stale_lock_text'])
+
+    def _lock_busy(self, cluster):
+        """Is another process holding the cluster's lock now? (for plans, which never take it)"""
+        path = lock_path('%s/%s' % (cluster['version'], cluster['name']), self.lock_dir)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except (IOError, OSError):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except (IOError, OSError) as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                return read_holder(path) or {}
+            return None
+        finally:
+            os.close(fd)
+        return None
+
+    def _interrupted_runs(self, cluster, warnings):
+        """Records of in-place runs on this cluster that were killed before they finished."""
+        if not self.record_dir or cluster is None:
+            return []
+        directory = os.path.join(self.record_dir, AUDIT_SUBDIR)
+        try:
+            names = sorted(n for n in os.listdir(directory) if n.endswith('-running.json'))
+        except OSError:
+            return []
+        found = []
+        for name in names:
+            path = os.path.join(directory, name)
+            if path == self._running_record:
+                continue
+            try:
+                with open(path) as handle:
+                    record = json.load(handle)
+            except (IOError, OSError, ValueError):
+                continue
+            if record.get('stanza') != self.pgbr.stanza or record.get('data_directory') != cluster['data_directory']:
+                continue
+            found.append(dict(record, record=path))
+        if not found:
+            return []
+        if self._lock is None:
+            holder = self._lock_busy(cluster)
+            if holder is not None:
+                warnings.append('a recovery of this cluster is running now: %s' % describe_holder(holder))
+                return []
+        out = []
+        for record in found:
+            entry = {'record': record['record'], 'started_at': record.get('started_at'), 'pid': record.get('pid'),
+                     'requested_by': record.get('requested_by'), 'stage': record.get('stage'),
+                     'target': (record.get('target') or {}).get('description'),
+                     'data_directory': record.get('data_directory'), 'moved_aside_to': record.get('moved_aside_to')}
+            out.append(entry)
+            if entry['moved_aside_to']:
+                where = ('the data directory as it was before that run is at %s (moved aside, intact); %s holds '
+                         'what that run left (an unfinished restore)' % (entry['moved_aside_to'],
+                                                                          entry['data_directory']))
+            elif record.get('delta'):
+                where = '%s was being overwritten in place (delta): its old contents are gone' % entry['data_directory']
+            else:
+                where = 'the data directory %s was not moved' % entry['data_directory']
+            warnings.append('an earlier %s (started %s by %s, pid %s, target %s) did not finish: it was killed or '
+                            'crashed at stage "%s"; %s. A new in-place run moves the current contents aside too and '
+                            'restores again; nothing is deleted (record %s)'
+                            % (record.get('job_kind') or 'in-place run', entry['started_at'], entry['requested_by'],
+                               entry['pid'], entry['target'], entry['stage'], where, entry['record']))
+        return out
+
+    def _mark(self, req, progress, stage, **changes):
+        """Write (at the first change) and update the record of this run, so a killed run leaves its trace."""
+        progress['stage'] = stage
+        progress.update(changes)
+        if not self.record_dir:
+            return
+        directory = os.path.join(self.record_dir, AUDIT_SUBDIR)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o750)
+        first = self._running_record is None
+        if first:
+            stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(progress['started']))
+            self._running_record = os.path.join(directory, 'pitr-restore-%s-%s-running.json'
+                                                 % (self.pgbr.stanza, stamp))
+        fields = self._fields(req, progress, None, None, progress['started'])
+        fields.update(status='running', stage=stage, pid=os.getpid(), job_kind=req.job, delta=req.delta,
+                      started_at=wall_clock.utc_now_text() if first else progress.get('started_at'),
+                      updated_at=wall_clock.utc_now_text())
+        progress.setdefault('started_at', fields['started_at'])
+        write_json_atomic(self._running_record, fields)
+        if first:
+            # The runs killed before this one are this run's business now: their trace moves into its record.
+            for entry in (progress.get('plan') or {}).get('interrupted_runs') or []:
+                self._close_interrupted(entry['record'], self._running_record)
+
+    @staticmethod
+    def _close_interrupted(path, superseded_by):
+        try:
+            with open(path) as handle:
+                record = json.load(handle)
+        except (IOError, OSError, ValueError):
+            return
+        record.update(status='interrupted', superseded_by=superseded_by)
+        write_json_atomic(path[:-len('-running.json')] + '-interrupted.json', record)
+        os.unlink(path)
 
     def _timed(self, func, *args):
         t0 = self.clock()
@@ -670,6 +994,7 @@ class Pitr(object):
                                                                                              cluster['name']),
                               hint='set stop_cluster=true to let the module stop it (after reading the plan)')
             t0 = self.clock()
+            self._mark(req, progress, 'stopping the cluster')
             self._say('stopping %s' % service)
             self.root.run(['systemctl', 'stop', service], what='systemctl stop')
             self._wait_stopped(probe, 300)
@@ -683,8 +1008,11 @@ class Pitr(object):
                 t0 = self.clock()
                 self._say('moving %s aside to %s' % (data_dir, data['aside_path']))
                 group = self.root.run(['stat', '-c', '%G', data_dir], what='stat').stdout.strip() or cluster['owner']
+                # Recorded before and after the rename: a run killed in between leaves both names in its record.
+                self._mark(req, progress, 'moving the data directory aside', moving_aside_to=data['aside_path'])
                 self.root.run(['mv', '-T', '--', data_dir, data['aside_path']], what='mv')
                 progress['moved_aside_to'] = data['aside_path']
+                self._mark(req, progress, 'data directory moved aside')
                 self.root.run(['install', '-d', '-m', '0700', '-o', cluster['owner'], '-g', group, data_dir],
                               what='install -d')
                 phases['move_aside'] = round(self.clock() - t0, 3)
@@ -692,6 +1020,7 @@ class Pitr(object):
                 self.root.run(['install', '-d', '-m', '0700', '-o', cluster['owner'], '-g', cluster['owner'], data_dir],
                               what='install -d')
             t0 = self.clock()
+            self._mark(req, progress, 'restoring (pgbackrest restore)%s' % (' in place, delta' if req.delta else ''))
             self._say('restoring backup set %s into %s' % (plan['backup_set']['label'], data_dir))
             result = self.runner.run(plan['restore_command'], check=False, stream=True)
             if result.rc != 0:
@@ -699,6 +1028,7 @@ class Pitr(object):
             progress['restored'] = True
             phases['restore'] = round(self.clock() - t0, 3)
             probe.mark_log()
+            self._mark(req, progress, 'recovering (server started)')
             self._say('starting %s; following recovery' % service)
             self.root.run(['systemctl', 'start', '--no-block', service], what='systemctl start')
             outcome = self._recover(req, plan, probe, psql, phases)
@@ -864,10 +1194,10 @@ class Pitr(object):
         return req.requested_by or self.environ.get('SUDO_USER') or self.environ.get('USER') \
             or self.environ.get('LOGNAME') or 'unknown'
 
-    def _audit(self, status, req, progress, result, error, started):
+    def _fields(self, req, progress, result, error, started):
         plan = progress.get('plan') or {}
         result = result or {}
-        fields = {
+        return {
             'host': self.hostname, 'stanza': self.pgbr.stanza, 'requested_by': self._who(req), 'reason': req.reason,
             'target': req.target.as_dict(), 'destination': req.destination,
             'backup_set': (plan.get('backup_set') or {}).get('label'),
@@ -880,7 +1210,12 @@ class Pitr(object):
             'verification': result.get('verification'), 'scratch': result.get('scratch'),
             'error': error.full_message() if error is not None else None,
             'error_code': getattr(error, 'code', None), 'commands': list(self.runner.commands),
+            'interrupted_runs': plan.get('interrupted_runs') or None, 'stale_lock': progress.get('stale_lock'),
+            'archiving_disabled': bool(plan.get('archiving_disabled')),
         }
+
+    def _audit(self, status, req, progress, result, error, started):
+        fields = self._fields(req, progress, result, error, started)
         path = None
         if self.record_dir:
             job = 'pitr-restore-%s' % self.pgbr.stanza
@@ -891,6 +1226,11 @@ class Pitr(object):
                 os.makedirs(directory, 0o750)
             path = os.path.join(directory, '%s-%s-%s.json' % (job, stamp, status))
             write_json_atomic(path, data)
+            if self._running_record:
+                # Finished, whatever the outcome: the record of the run in progress has served its purpose.
+                if os.path.exists(self._running_record):
+                    os.unlink(self._running_record)
+                self._running_record = None
         line = ('pitr %s: stanza=%s host=%s by=%s target=%s destination=%s set=%s aside=%s%s' % (
             status, self.pgbr.stanza, self.hostname, fields['requested_by'], req.target.describe(), req.destination,
             fields['backup_set'] or '-', fields['moved_aside_to'] or '-',

@@ -34,6 +34,11 @@ description:
     streams from its primary or replays WAL from the archive. A running primary is never rebuilt.
   - Every run that is not in check mode leaves an audit record (who, when, target, backup set, moved-aside path,
     result, per-phase durations) as JSON in O(record_dir) and a line in the journal (tag C(pgops-backup)).
+  - An in-place run writes its audit record at the first change (C(pitr-audit/...-running.json), naming where the data
+    directory went) and updates it at each step; a run killed in the middle is reported by the next plan or run with
+    the place of the old data directory.
+  - A data directory that is a mount point, or whose C(pg_wal) is a symbolic link, is refused before the cluster is
+    stopped (it cannot be moved aside); restore elsewhere, or mount a fresh volume.
   - In check mode only preflight runs; the module returns the plan and changes nothing.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -115,8 +120,32 @@ options:
   primary_conninfo:
     description:
       - Connection string of the primary for O(target_type=standby), written to C(postgresql.auto.conf).
-      - Must not contain a password; put it in C(~postgres/.pgpass).
+      - A password in any form (C(password=), C(sslpassword=), C(postgresql://user:password@host), C(?password=)) is
+        refused before anything changes; put it in C(~postgres/.pgpass) (owner postgres, mode 0600) or in a 0600 file
+        owned by postgres named with C(passfile=) in the conninfo. The option is C(no_log).
     type: str
+  allow_standby:
+    description:
+      - An in-place recovery is refused when the cluster is a standby (C(pg_is_in_recovery()), C(standby.signal), or
+        pg_control says it was last in recovery) or a primary that does not archive into O(stanza): promoting it would
+        make a second writable primary with the stanza's system identifier and fork its timeline history.
+      - V(true) recovers it anyway as a separate primary and restores it with C(archive_mode=off), so the forked timeline
+        never reaches the stanza; the plan says so. No backup of it goes to the stanza.
+    type: bool
+    default: false
+  force_rebuild:
+    description:
+      - A standby rebuild (O(target_type=standby)) is refused when the stopped cluster was last a primary (pg_control
+        C(Database cluster state) not C(shut down in recovery), no C(standby.signal)): its unarchived WAL would be
+        overwritten. V(true) rebuilds it anyway.
+    type: bool
+    default: false
+  lock_dir:
+    description:
+      - Directory of the per-cluster locks. In-place recoveries and standby rebuilds hold the lock of their cluster;
+        a second run is refused naming the first; a lock left by a killed run is reported and cleared.
+    type: path
+    default: /run/pgops-backup/locks
   scratch_name:
     description: Name of the scratch instance for O(destination=elsewhere).
     type: str
@@ -343,6 +372,20 @@ reset_settings:
   returned: success, in place, when promoted
   type: list
   elements: str
+interrupted_runs:
+  description: Earlier in-place runs on this cluster that were killed before they finished, with where the data
+    directory went (moved_aside_to), their stage and record. Also in the plan.
+  returned: when there were any
+  type: list
+  elements: dict
+stale_lock:
+  description: The holder named by a lock that a killed run left behind (cleared by this run).
+  returned: when there was one
+  type: dict
+archiving_disabled:
+  description: True when O(allow_standby) recovered a cluster that is not the primary of the stanza, with C(archive_mode=off).
+  returned: when true
+  type: bool
 record:
   description: Path of the audit record.
   returned: when not in check mode
@@ -356,6 +399,7 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.pgops.backup.plugins.module_utils.cluster_lock import DEFAULT_LOCK_DIR
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
     fail_from, module_pgbackrest, pgbackrest_common_argument_spec)
 from ansible_collections.pgops.backup.plugins.module_utils.pitr import ACTIONS, TARGET_TYPES, Target
@@ -385,7 +429,10 @@ def main():
         switch_wal=dict(type='bool', default=True),
         wal_scan_segments=dict(type='int', default=256),
         timeout=dict(type='int', default=3600),
-        primary_conninfo=dict(type='str'),
+        primary_conninfo=dict(type='str', no_log=True),
+        allow_standby=dict(type='bool', default=False),
+        force_rebuild=dict(type='bool', default=False),
+        lock_dir=dict(type='path', default=DEFAULT_LOCK_DIR),
         scratch_name=dict(type='str', default='pitr'),
         scratch_port=dict(type='int'),
         scratch_base_dir=dict(type='path', default=DEFAULT_BASE_DIR),
@@ -401,7 +448,7 @@ def main():
     p = module.params
     pgbr = module_pgbackrest(module, stanza=p['stanza'])
     pitr = Pitr(pgbr, pg_version=p['pg_version'], pg_cluster=p['pg_cluster'], record_dir=p['record_dir'],
-                registry_dir=p['registry_dir'])
+                registry_dir=p['registry_dir'], lock_dir=p['lock_dir'])
     try:
         if p['state'] == 'absent':
             if p['destination'] != 'elsewhere':
@@ -415,7 +462,8 @@ def main():
                           wal_scan_segments=p['wal_scan_segments'], timeout=p['timeout'],
                           primary_conninfo=p['primary_conninfo'], scratch_name=p['scratch_name'],
                           scratch_port=p['scratch_port'], scratch_base_dir=p['scratch_base_dir'],
-                          scratch_state=p['scratch_state'], requested_by=p['requested_by'], reason=p['reason'])
+                          scratch_state=p['scratch_state'], requested_by=p['requested_by'], reason=p['reason'],
+                          allow_standby=p['allow_standby'], force_rebuild=p['force_rebuild'])
         result = pitr.run(request, check_mode=module.check_mode, plan_only=p['plan_only'])
     except EngineError as exc:
         fail_from(module, exc, pgbr.runner, status=getattr(exc, 'status', 'failed'), plan=getattr(exc, 'plan', None),

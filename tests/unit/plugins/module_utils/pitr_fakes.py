@@ -102,6 +102,10 @@ class PitrHost(object):
         self.scratch_running = {}
         self.check_hook = None
         self.controldata = fixture('controldata-17.out')
+        self.archive_mode = 'on'
+        self.archive_command = 'pgbackrest --stanza=main archive-push %p'
+        self.mounts = set()       # paths that are mount points
+        self.links = {}           # symbolic links: path -> target
 
     # --- the Runner side -------------------------------------------------------------------------
 
@@ -256,6 +260,8 @@ class PitrHost(object):
         if 'pg_create_restore_point' in sql:
             return 0, rows(['0/D018E60', '00000004000000000000000D', '2026-11-21T09:31:32.214960Z',
                             '1795253492214960']), ''
+        if sql == "SELECT current_setting('archive_mode'), current_setting('archive_command')":
+            return 0, rows([self.archive_mode, self.archive_command]), ''
         if sql.startswith('SELECT pg_is_in_recovery(), (SELECT system_identifier'):
             return 0, rows(['t' if self.in_recovery else 'f', self.system_id, None if self.in_recovery else 4]), ''
         raise AssertionError('PitrHost: psql %r' % sql)
@@ -273,7 +279,16 @@ class PitrHost(object):
         return 0, '', ''
 
     def _test(self, argv, env, data):
+        if argv[1] == '-L':
+            return (0 if argv[2] in self.links else 1), '', ''
         return (0 if argv[2] in self.paths else 1), '', ''
+
+    def _mountpoint(self, argv, env, data):
+        return (0 if argv[-1] in self.mounts else 32), '', ''
+
+    def _readlink(self, argv, env, data):
+        path = argv[-1]
+        return (0, self.links[path] + '\n', '') if path in self.links else (1, '', '')
 
     def _ls(self, argv, env, data):
         path = argv[-1]
@@ -337,6 +352,27 @@ class PitrHost(object):
     def _logger(self, argv, env, data):
         self.journal = getattr(self, 'journal', []) + [argv[-1]]
         return 0, '', ''
+
+
+NOW = 1795253800.0  # 2026-11-21 09:36:40 UTC, after everything in the fixtures
+
+
+def commit_line(xid, lsn, when):
+    return ('rmgr: Transaction len (rec/tot):     34/    34, tx:        %d, lsn: %s, prev 0/0D019000, '
+            'desc: COMMIT %s UTC\n' % (xid, lsn, when))
+
+
+class Clock(object):
+    """The engine's injected clock: sleeping advances it."""
+
+    def __init__(self, now=NOW):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
 
 
 def paused_at(lsn, last_us, timeline=5):

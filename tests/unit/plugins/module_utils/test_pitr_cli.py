@@ -11,8 +11,7 @@ import pytest
 
 from ansible_collections.pgops.backup.plugins.module_utils import cli, cli_pitr
 from ansible_collections.pgops.backup.plugins.module_utils.process import Runner
-from ansible_collections.pgops.backup.tests.unit.plugins.module_utils.pitr_fakes import SECOND, PitrHost
-from ansible_collections.pgops.backup.tests.unit.plugins.module_utils.test_pitr_preflight import commit_line
+from ansible_collections.pgops.backup.tests.unit.plugins.module_utils.pitr_fakes import SECOND, PitrHost, commit_line
 
 T = '2026-11-21 09:29:42.318497+00'
 

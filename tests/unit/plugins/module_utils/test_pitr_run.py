@@ -16,9 +16,7 @@ from ansible_collections.pgops.backup.plugins.module_utils.pitr import Target
 from ansible_collections.pgops.backup.plugins.module_utils.process import EngineError
 from ansible_collections.pgops.backup.plugins.module_utils.recovery import Pitr, Refused, Request
 from ansible_collections.pgops.backup.tests.unit.plugins.module_utils.pitr_fakes import (
-    DATA, SECOND, PitrHost, fixture, paused_at)
-from ansible_collections.pgops.backup.tests.unit.plugins.module_utils.test_pitr_preflight import (
-    NOW, Clock, commit_line)
+    DATA, NOW, SECOND, Clock, PitrHost, commit_line, fixture, paused_at)
 
 T = '2026-11-21 09:29:42.318497+00'
 ASIDE = DATA + '.pitr-20261121T093640Z'
@@ -42,7 +40,8 @@ def make(host, tmp_path, **kwargs):
     clock = Clock(NOW)
     pgbr = PgBackRest(host.runner(), stanza='main')
     pitr = Pitr(pgbr, record_dir=str(tmp_path / 'records'), registry_dir=str(tmp_path / 'points'), clock=clock,
-                sleep=clock.sleep, hostname='db1.example', environ={'SUDO_USER': 'alice'}, **kwargs)
+                sleep=clock.sleep, hostname='db1.example', environ={'SUDO_USER': 'alice'},
+                lock_dir=str(tmp_path / 'locks'), **kwargs)
     return pitr
 
 
@@ -199,6 +198,7 @@ def test_standby_rebuild_streams(tmp_path):
     host = host_for('server-log-standby-streaming-17.log', [['t', '0/E000000', None, 'f', 5, 'streaming']])
     host.running = False
     host.cluster['status'] = 'down'
+    host.paths.add(DATA + '/standby.signal')
     result = make(host, tmp_path).run(Request(Target('standby'), delta=True,
                                               primary_conninfo='host=db1 user=replicator'))
     argv = host.restored_argv
@@ -212,6 +212,7 @@ def test_standby_replaying_from_the_archive_only(tmp_path):
     host = host_for('server-log-name-paused-17.log', [['t', '0/D000000', None, 'f', 5, '']])
     host.running = False
     host.cluster['status'] = 'down'
+    host.controldata = host.controldata.replace('in production', 'shut down in recovery')
     result = make(host, tmp_path).run(Request(Target('standby'), delta=True))
     assert result['standby']['status'] == 'replaying' and result['standby']['restored_wal_files'] > 0
 
