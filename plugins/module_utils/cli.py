@@ -11,6 +11,7 @@ Every job writes its record to the record directory, success or failure. Exit 0 
 import argparse
 import json
 import os
+import re
 import socket
 import sys
 
@@ -26,6 +27,16 @@ from .records import DEFAULT_RECORD_DIR, JobRecord
 from .stanza import validate_stanza_name
 
 NOTIFY_CONFIG = '/etc/pgops-backup/notify.json'
+# The hook's secret (a webhook URL with its token, an API key), next to the configuration: root, 0600.
+NOTIFY_SECRET_NAME = 'notify.secret'
+# What a credential looks like in an argument: user:password@ in a URL, a token-like query
+# parameter, an Authorization header. Such a command would show the secret in `ps` to every user.
+_CREDENTIAL_RES = (
+    re.compile(r'://[^/@\s]+:[^/@\s]*@'),
+    re.compile(r'[?&](?:[a-z_-]*token|[a-z_-]*key|secret|sig|signature|password|passwd|auth|code)=', re.IGNORECASE),
+    re.compile(r'^\s*(?:-H\s*)?(?:authorization|x-api-key|private-token)\s*:', re.IGNORECASE),
+    re.compile(r'\bBearer\s+\S', re.IGNORECASE),
+)
 # ExecCondition= semantics: 0 runs the unit, 1..254 skips it, 255 fails it.
 SKIP, FAIL = 1, 255
 # pgBackRest's lock-acquire error.
@@ -157,9 +168,38 @@ def _load_notify_config(path):
         return json.load(handle)
 
 
+def notify_command_problems(command):
+    """Arguments of a notification command that carry a credential (they would be visible in `ps`)."""
+    return ['argument %d' % index for index, arg in enumerate(command or [])
+            if any(regex.search(str(arg)) for regex in _CREDENTIAL_RES)]
+
+
+def _notify_secret(config_path):
+    """(path, value) of the hook's secret file, or (None, None) when there is none."""
+    path = os.path.join(os.path.dirname(config_path), NOTIFY_SECRET_NAME)
+    try:
+        with open(path) as handle:
+            return path, handle.read().rstrip('\n')
+    except (IOError, OSError):
+        return None, None
+
+
 def cmd_notify(args):
-    """OnFailure= hook: hand the failed unit's name and last log lines to the configured command."""
+    """OnFailure= hook: hand the failed unit's name and last log lines to the configured command.
+    A secret (webhook token) comes from notify.secret, to the command's environment only."""
     config = _load_notify_config(args.notify_config)
+    command = config.get('command') or []
+    problems = notify_command_problems(command)
+    if problems:
+        msg = ('refusing to run the notification command: %s of it looks like a credential (a token, password '
+               'or Authorization header), which every user of the host would see in ps' % ', '.join(problems))
+        hint = ('put the secret in host_tools_notify_secret (the hook passes it as $PGOPS_NOTIFY_SECRET and '
+                '$PGOPS_NOTIFY_SECRET_FILE; for curl make it a curl config, url = "https://...", and pass '
+                '--config /etc/pgops-backup/notify.secret)')
+        JobRecord('notify', args.record_dir, unit=args.unit, host=socket.getfqdn()).finish(
+            'failed', notified=False, error='%s; next step: %s' % (msg, hint))
+        _say(args, 'FAILED: %s; next step: %s' % (msg, hint))
+        return 1
     runner = Runner()
     lines = int(config.get('log_lines', 30))
     log = ''
@@ -169,12 +209,14 @@ def cmd_notify(args):
     except EngineError as exc:
         log = 'journal not readable: %s' % exc.msg
     record = JobRecord('notify', args.record_dir, unit=args.unit, host=socket.getfqdn())
-    command = config.get('command') or []
     if not command:
         _say(args, 'unit %s failed (no notification command configured)' % args.unit)
         record.finish('ok', notified=False)
         return 0
     env = {'PGOPS_UNIT': args.unit, 'PGOPS_HOST': socket.getfqdn(), 'PGOPS_LOG': log}
+    secret_path, secret = _notify_secret(args.notify_config)
+    if secret_path:
+        env.update(PGOPS_NOTIFY_SECRET=secret, PGOPS_NOTIFY_SECRET_FILE=secret_path)
     result = runner.run(command, check=False, data=log, env=env)
     status = 'ok' if result.rc == 0 else 'failed'
     record.finish(status, notified=result.rc == 0, rc=result.rc, stderr=result.stderr[-2000:])

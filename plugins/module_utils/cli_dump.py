@@ -151,7 +151,9 @@ def cmd_dump(args):
     summary = dict(
         databases=[d['database'] for d in result['dumps']], failed=result['failed'],
         dumps=[dict((k, d[k]) for k in ('database', 'path', 'size_bytes', 'rows_total', 'table_count',
-                                        'large_objects', 'duration_seconds', 'encrypted')) for d in result['dumps']],
+                                        'large_objects', 'duration_seconds', 'encrypted', 'partial',
+                                        'partial_reasons')) for d in result['dumps']],
+        partial=any(d['partial'] for d in result['dumps']),
         pruned=result['pruned'], size_bytes=result['size_bytes'], format=result['format'],
         compression=result['compression'], compression_level=result['compression_level'],
         pg_dump_version=result['pg_dump_version'], commands=runner.commands)

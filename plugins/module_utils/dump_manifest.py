@@ -15,6 +15,8 @@ Layout under a destination directory:
 <database> is the database name with every character outside [A-Za-z0-9_-] percent-encoded, so
 any name (spaces, unicode, slashes, dots) maps to one safe directory name and back.
 A dump directory counts as good when its manifest.json says status ok; nothing else is ever pruned.
+A good dump is partial when options left out part of the database (`partial_reasons`): it is
+marked so in its manifest and record, and retention never takes it for the last complete dump.
 """
 
 import datetime
@@ -40,6 +42,47 @@ STAMP_FORMAT = '%Y%m%dT%H%M%SZ'
 STAMP_RE = re.compile(r'^\d{8}T\d{6}Z(?:-\d+)?$')
 CHUNK = 1024 * 1024
 SUFFIXES = {'custom': '.dump', 'directory': '.dir', 'plain': '.sql'}
+# pg_dump options that leave part of the database out of the dump, and what is missing then.
+PARTIAL_OPTIONS = {
+    'schema-only': 'no table data (schema only)',
+    'data-only': 'no schema (data only)',
+    'no-data': 'no table data',
+    'no-schema': 'no schema',
+    'statistics-only': 'statistics only',
+    'section': 'only some sections',
+    'exclude-table': 'tables excluded',
+    'exclude-table-and-children': 'tables excluded',
+    'exclude-table-data-and-children': 'table data excluded',
+    'exclude-schema': 'schemas excluded',
+    'exclude-extension': 'extensions excluded',
+    'table': 'only some tables',
+    'table-and-children': 'only some tables',
+    'schema': 'only some schemas',
+    'extension': 'only some extensions',
+    'filter': 'objects filtered by a filter file',
+    'no-large-objects': 'no large objects',
+    'no-blobs': 'no large objects',
+}
+
+
+def partial_reasons(options):
+    """Why a dump taken with these job options (options_record: extra_options, exclude_table_data)
+    is partial: ['--schema-only: no table data (schema only)', ...]; [] for a complete dump."""
+    reasons = []
+    for pattern in (options or {}).get('exclude_table_data') or []:
+        reasons.append('--exclude-table-data=%s: table data excluded' % pattern)
+    for option in (options or {}).get('extra_options') or []:
+        name = str(option)[2:].split('=', 1)[0] if str(option).startswith('--') else None
+        if name in PARTIAL_OPTIONS:
+            reasons.append('%s: %s' % (option, PARTIAL_OPTIONS[name]))
+    return reasons
+
+
+def is_partial(manifest):
+    """A manifest's partial flag; manifests written before the flag existed: from their options."""
+    if 'partial' in manifest:
+        return bool(manifest['partial'])
+    return bool(partial_reasons(manifest.get('options')))
 
 
 def encode_name(name):
@@ -158,6 +201,8 @@ def build_manifest(database, session, counts, toc, files, options, versions, tim
         'rows_total': expected_rows,
         'large_objects': {'count': counts['large_objects'], 'in_dump': bool(toc.get('large_objects'))},
         'warnings': list(warnings or []),
+        'partial': bool(partial_reasons(options)),
+        'partial_reasons': partial_reasons(options),
     }
 
 
@@ -235,7 +280,8 @@ def list_units(db_dir):
         if manifest.get('status') != 'ok':
             continue
         units.append({'path': path, 'name': name, 'database': manifest.get('database'),
-                      'finished_epoch': manifest.get('finished_epoch') or 0, 'manifest': manifest})
+                      'finished_epoch': manifest.get('finished_epoch') or 0, 'manifest': manifest,
+                      'partial': is_partial(manifest)})
     units.sort(key=lambda u: (u['finished_epoch'], u['name']), reverse=True)
     return units
 

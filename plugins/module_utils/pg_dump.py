@@ -584,6 +584,11 @@ class DumpJob(object):
                 'globals': self.include_globals, 'encrypted': self.passphrase is not None,
                 'retention_count': self.retention_count, 'retention_max_age': self.retention_max_age}
 
+    def partial_reasons(self):
+        """Why this job's dumps are partial ([] when complete): see dump_manifest.partial_reasons."""
+        return layout.partial_reasons({'exclude_table_data': self.exclude_table_data,
+                                       'extra_options': self.extra_options})
+
     def db_dir(self, database):
         return os.path.join(self.destination, layout.encode_name(database))
 
@@ -601,10 +606,12 @@ class DumpJob(object):
                              self.extra_options)
             would_dump.append({'database': database, 'path': target, 'command': argv})
             units = layout.list_units(self.db_dir(database))
-            virtual = {'name': layout.stamp(now), 'finished_epoch': now, 'path': target}
+            virtual = {'name': layout.stamp(now), 'finished_epoch': now, 'path': target,
+                       'partial': bool(self.partial_reasons())}
             keep, prune = retention.select(units + [virtual], now, self.retention_count, self.max_age)
             would_prune.extend(u['path'] for u in prune)
         return dict(self.summary_base(ctx), would_dump=would_dump, would_prune=would_prune,
+                    partial=bool(self.partial_reasons()), partial_reasons=self.partial_reasons(),
                     globals_command=globals_argv(self.client.binary('pg_dumpall'), self.connection,
                                                  os.path.join(self.destination, GLOBALS_NAME))
                     if self.include_globals else None)
@@ -738,7 +745,7 @@ class DumpJob(object):
                 'table_count': manifest['table_count'], 'large_objects': manifest['large_objects']['count'],
                 'duration_seconds': manifest['duration_seconds'], 'dump_seconds': dump_seconds,
                 'count_seconds': manifest['count_seconds'], 'encrypted': manifest['encrypted'],
-                'warnings': warnings}
+                'warnings': warnings, 'partial': manifest['partial'], 'partial_reasons': manifest['partial_reasons']}
 
     def validate(self, out, counts):
         """The dump counts as good only when it reads back: pg_restore --list (custom, directory)

@@ -213,3 +213,53 @@ def test_invalid_stanza_name_refused_before_anything_runs(use, tmp_path, capsys,
     assert fake.calls == [] and list(tmp_path.iterdir()) == []
     err = capsys.readouterr().err
     assert 'FAILED: invalid stanza name' in err and 'rename the stanza' in err
+
+
+# --- notification hook: the token never on a command line --------------------------------------
+
+def _notify_setup(tmp_path, command, secret=None):
+    conf = tmp_path / 'etc'
+    conf.mkdir()
+    (conf / 'notify.json').write_text(json.dumps({'command': command, 'log_lines': 5}))
+    if secret is not None:
+        (conf / 'notify.secret').write_text(secret + '\n')
+        (conf / 'notify.secret').chmod(0o600)
+    records = tmp_path / 'records'
+    records.mkdir()
+    return str(conf / 'notify.json'), records
+
+
+def test_notify_passes_the_secret_by_environment_and_file_only(use, tmp_path):
+    secret = 'url = "https://hooks.example.com/T0KEN-8f3a"'
+    config, records = _notify_setup(tmp_path, ['curl', '-fsS', '--data-binary', '@-', '--config',
+                                               str(tmp_path / 'etc' / 'notify.secret')], secret)
+    fake = use(FakeProcess().on('--no-pager', out='log line\n').on('curl'))
+    assert cli.main(['--quiet', '--record-dir', str(records), 'notify', 'pgbackrest-main-incr.service',
+                     '--notify-config', config]) == 0
+    (call,) = [c for c in fake.calls if c['argv'][0] == 'curl']
+    assert 'T0KEN' not in ' '.join(call['argv'])
+    assert call['env']['PGOPS_NOTIFY_SECRET'] == secret
+    assert call['env']['PGOPS_NOTIFY_SECRET_FILE'] == str(tmp_path / 'etc' / 'notify.secret')
+    assert 'T0KEN' not in (records / 'notify.json').read_text()
+
+
+@pytest.mark.parametrize('arg', ['https://alice:s3cret@hooks.example.com/x', 'https://h.example/x?token=abc',
+                                 'https://h.example/x?a=1&api_key=abc', 'Authorization: Bearer abc',
+                                 'exec curl -H "Authorization: Bearer abc" https://h.example/x'])
+def test_notify_refuses_a_command_carrying_a_credential(use, tmp_path, capsys, arg):
+    config, records = _notify_setup(tmp_path, ['curl', '-fsS', arg])
+    fake = use(FakeProcess().on('--no-pager', out='x\n').on('curl'))
+    assert cli.main(['--record-dir', str(records), 'notify', 'x.service', '--notify-config', config]) == 1
+    assert fake.calls == []
+    err = capsys.readouterr().err
+    assert 'refusing to run the notification command: argument 2' in err and 'host_tools_notify_secret' in err
+    data = json.loads((records / 'notify.json').read_text())
+    assert data['status'] == 'failed' and 'abc' not in json.dumps(data)
+
+
+def test_notify_accepts_ordinary_commands(use, tmp_path):
+    config, records = _notify_setup(tmp_path, [
+        '/bin/sh', '-c', 'exec curl -fsS -H "X-Pgops-Unit: $PGOPS_UNIT" --data-binary @- http://127.0.0.1:9099/pgops-hook'])
+    fake = use(FakeProcess().on('--no-pager', out='x\n').on('/bin/sh'))
+    assert cli.main(['--quiet', '--record-dir', str(records), 'notify', 'x.service', '--notify-config', config]) == 0
+    assert 'PGOPS_NOTIFY_SECRET' not in fake.calls[-1]['env']

@@ -363,3 +363,25 @@ def test_a_destination_that_cannot_be_created_is_an_engine_error(tmp_path, monke
     with pytest.raises(EngineError) as err:
         job.run()
     assert 'Permission denied' in err.value.msg and 'postgres' in err.value.hint
+
+
+@pytest.mark.parametrize('extra', [['--schema-only'], ['--exclude-table=public.orders'], ['--exclude-schema=audit']])
+def test_a_partial_dump_is_marked_and_never_pushes_out_the_last_complete_one(tmp_path, extra):
+    clock = _seed(tmp_path, [10, 5])
+    complete = layout.list_units(str(tmp_path / 'dumps' / 'appdb'))[0]
+    assert complete['partial'] is False and complete['manifest']['partial_reasons'] == []
+    job, host, sessions = make_job(tmp_path, clock=clock, retention_count=1, extra_options=extra)
+    help_text = fakes.HELP_TEXT + '  -s, --schema-only            dump only the schema, no data\n' \
+        '  -T, --exclude-table=PATTERN  do NOT dump the specified table(s)\n'
+    host.when(lambda argv: os.path.basename(argv[0]) == 'pg_dump' and '--help' in argv,
+              lambda argv, env, data: (0, help_text, ''))
+    plan = job.plan()
+    assert plan['partial'] is True and complete['path'] not in plan['would_prune']
+    result = job.run()
+    (dump,) = result['dumps']
+    assert dump['partial'] is True and dump['partial_reasons'][0].startswith(extra[0] + ': ')
+    manifest = json.loads(open(dump['manifest']).read())
+    assert manifest['partial'] is True and manifest['partial_reasons'] == dump['partial_reasons']
+    kept = [u['path'] for u in layout.list_units(str(tmp_path / 'dumps' / 'appdb'))]
+    # the older complete dump went (count 1), the newest complete one stays next to the partial one
+    assert kept == [dump['path'], complete['path']] and len(result['pruned']) == 1

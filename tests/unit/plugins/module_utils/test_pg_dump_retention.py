@@ -84,3 +84,39 @@ def test_empty_and_negative():
     assert retention.select([], NOW, retention_count=3, max_age_seconds=DAY) == ([], [])
     with pytest.raises(EngineError):
         retention.select(units(1), NOW, retention_count=-1)
+
+
+def test_a_partial_dump_never_counts_as_the_last_good_one():
+    # newest three are schema-only/excluding dumps, the complete one is 5 days old
+    found = units(1, 2, 3, 5, 6)
+    for unit in found[:3]:
+        unit['partial'] = True
+    keep, prune = retention.select(found, NOW, retention_count=1)
+    assert names(keep) == ['u00', 'u03'] and names(prune) == ['u01', 'u02', 'u04']
+    keep, prune = retention.select(found, NOW, max_age_seconds=DAY // 2)
+    assert names(keep) == ['u00', 'u03']
+
+
+def test_only_partial_dumps_keep_the_newest_as_before():
+    found = units(1, 2, 3)
+    for unit in found:
+        unit['partial'] = True
+    assert names(retention.select(found, NOW, retention_count=1)[0]) == ['u00']
+
+
+@pytest.mark.parametrize('options, partial', [
+    ({'extra_options': ['--schema-only']}, True),
+    ({'extra_options': ['--exclude-table=audit.*']}, True),
+    ({'extra_options': ['--exclude-schema=audit']}, True),
+    ({'extra_options': ['--table=orders']}, True),
+    ({'exclude_table_data': ['cache_*']}, True),
+    ({'extra_options': ['--no-comments', '--quote-all-identifiers']}, False),
+    ({}, False), (None, False)])
+def test_partial_reasons(options, partial):
+    from ansible_collections.pgops.backup.plugins.module_utils import dump_manifest
+    reasons = dump_manifest.partial_reasons(options)
+    assert bool(reasons) is partial
+    if partial:
+        assert reasons[0].startswith(((options.get('extra_options') or ['--exclude-table-data'])[0]).split('=')[0])
+    # manifests written before the flag existed are judged by their options
+    assert dump_manifest.is_partial({'options': options}) is partial
