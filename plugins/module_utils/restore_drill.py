@@ -26,17 +26,20 @@ Production is only read: `pgbackrest info` and the repository, the dump files, p
 
 import fcntl
 import os
+import pwd
 import re
 import socket
 import tempfile
 import time
 
 from . import clock as wall_clock
+from . import cluster_lock as cluster_lock_mod
 from . import restore_drill_checks as checks_mod
+from .cluster_lock import ClusterLock
 from .dump_crypto import load_passphrase
 from .pg_dump import Connection, Owner, remove_path
 from .pgbackrest import PgBackRest
-from .pgserver import GOAL_PROMOTED, bindir, directory_entries, free_bytes, iso, path_exists, pg_binary, PG_LIB
+from .pgserver import GOAL_PROMOTED, bindir, directory_entries, iso, path_exists, pg_binary, PG_LIB
 from .pitr import SECOND, TARGET_TYPES, Target, verify_recovery
 from .postgres import Psql, find_cluster, list_clusters
 from .process import EngineError
@@ -45,7 +48,7 @@ from .restore_drill_checks import FAIL, HEARTBEAT_MODES, PASS, SKIP, Checks, fai
 from .restore_drill_scratch import DRILL_PURPOSE, DrillInstance, DrillRestoreJob, EmptyInstance
 from .restore_drill_sources import (DEFAULT_JOB_DIR, choose_pgbackrest_backup, current_database, describe_backup,
                                     find_dump_set, public_dump_set)
-from .scratch import DEFAULT_BASE_DIR, NAME_RE as SCRATCH_NAME_RE
+from .scratch import DEFAULT_BASE_DIR, NAME_RE as SCRATCH_NAME_RE, RESERVE_DEFAULT, parse_reserve
 
 SOURCES = ('pgbackrest', 'pg_dump')
 # pgBackRest errors of its configuration or of a lock: verifying the set would say nothing more.
@@ -62,7 +65,7 @@ DEFAULTS = {
     'passphrase_file': None, 'sql_checks': [], 'heartbeat': 'auto', 'heartbeat_database': 'postgres',
     'heartbeat_max_age': '5m', 'amcheck': True, 'heapallindexed': True, 'full_read': True, 'checksums': True,
     'keep_failed': False, 'scratch_base_dir': DEFAULT_BASE_DIR, 'scratch_port': None, 'timeout': 3600,
-    'pg_version': None, 'pg_cluster': 'main', 'jobs': 0,
+    'pg_version': None, 'pg_cluster': 'main', 'jobs': 0, 'scratch_reserve': RESERVE_DEFAULT,
 }
 _UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}
 
@@ -115,6 +118,7 @@ class Settings(object):
         if merged['source'] == 'pgbackrest':
             target = Target(merged['target_type'], merged['target'], action='promote')
         merged['heartbeat_max_age_seconds'] = parse_age(merged['heartbeat_max_age'])
+        merged['reserve'] = parse_reserve(merged['scratch_reserve'])
         merged['sql_checks'] = checks_mod.validate_sql_checks(merged['sql_checks'])
         merged['repo'] = int(merged['repo']) if merged['repo'] else None
         merged['scratch_port'] = int(merged['scratch_port']) if merged['scratch_port'] else None
@@ -134,7 +138,7 @@ class Settings(object):
         return RECORD_PREFIX + self.name
 
     def public(self):
-        out = dict((k, v) for k, v in self.values.items() if k not in ('passphrase_file',))
+        out = dict((k, v) for k, v in self.values.items() if k not in ('passphrase_file', 'reserve'))
         out['sql_checks'] = [c['name'] for c in self.sql_checks]
         return out
 
@@ -151,7 +155,7 @@ class Drill(object):
     """One restore drill on this host (see the module docstring)."""
 
     def __init__(self, runner, settings, record_dir=DEFAULT_RECORD_DIR, job_dir=DEFAULT_JOB_DIR, passphrase=None,
-                 clock=None, sleep=time.sleep, progress=None, hostname=None, lock=True):
+                 clock=None, sleep=time.sleep, progress=None, hostname=None, lock=True, lock_dir=None):
         self.runner = runner
         self.settings = settings
         self.record_dir = record_dir
@@ -162,6 +166,8 @@ class Drill(object):
         self.progress = progress
         self.hostname = hostname or socket.getfqdn()
         self.lock = lock
+        self.lock_dir = lock_dir
+        self.cluster_lock = None
         self.pgbr = PgBackRest(runner, stanza=settings.stanza, config=settings.config) \
             if settings.source == 'pgbackrest' else None
 
@@ -223,14 +229,9 @@ class Drill(object):
         port = inst.choose_port()
         if production and port == production['port']:
             raise EngineError('the scratch port %d is the production cluster\'s port' % port)
-        where = _existing_parent(self.runner, inst.base_dir)
-        free = free_bytes(self.runner, where)
-        if free < plan['required_bytes']:
-            raise EngineError('not enough free space in %s for the scratch instance: %s free, about %s needed'
-                              % (where, _size(free), _size(plan['required_bytes'])),
-                              hint='free space or set scratch_base_dir to a larger file system')
+        space = inst.check_space(plan['required_bytes'], s.reserve)
         scratch = inst.describe()
-        scratch.update(free_bytes=free, replaces_kept=existing is not None)
+        scratch.update(free_bytes=space['free_bytes'], replaces_kept=existing is not None, space=space)
         plan.update(scratch=scratch, checks=self._planned_checks(), seconds=round(self.clock() - started, 3))
         plan['steps'] = self._steps(plan)
         self._version = version
@@ -304,10 +305,41 @@ class Drill(object):
             return plan
         lock = self._lock()
         try:
-            return self._run()
+            cluster = self._take_cluster_lock()
+            try:
+                return self._run()
+            finally:
+                if cluster is not None:
+                    cluster.release()
         finally:
             if lock is not None:
                 os.close(lock)
+
+    def _take_cluster_lock(self):
+        """The lock of the production cluster whose backups (or dumps) the drill restores, shared with
+        in-place PITR, standby rebuild and dump restores: a drill never runs during a recovery of it.
+        Refused at once (ClusterBusy, naming the holder) before anything is read or changed."""
+        if not self.lock:
+            return None
+        production = self._production()
+        if production is None:
+            return None
+        key = '%s/%s' % (production['version'], production['name'])
+        try:
+            entry = pwd.getpwnam(self.runner.run_as or 'postgres')
+            uid, gid = entry.pw_uid, entry.pw_gid
+        except KeyError:
+            uid = gid = None
+        lock = ClusterLock(key, job='restore drill %s' % self.settings.name,
+                           lock_dir=self.lock_dir or cluster_lock_mod.DEFAULT_LOCK_DIR, owner_uid=uid, owner_gid=gid,
+                           details={'drill': self.settings.name, 'stop': 'systemctl stop pgops-restore-test-%s'
+                                    % self.settings.name})
+        lock.acquire()
+        self.cluster_lock = {'cluster': key, 'path': lock.path, 'stale': lock.stale}
+        if lock.stale:
+            self.say('cluster %s: the lock of an earlier %s (pid %s) that ended without releasing it was cleared'
+                     % (key, lock.stale.get('job'), lock.stale.get('pid')))
+        return lock
 
     def _lock(self):
         """One drill at a time on a host: they would compete for ports, memory and I/O. The lock file
@@ -333,7 +365,7 @@ class Drill(object):
                   'stanza': s.stanza, 'backup': None, 'backup_label': None, 'target': None, 'dump_set': None,
                   'scratch': None, 'phases': {}, 'checks': [], 'rto_seconds': None, 'rpo_seconds': None,
                   'error': None, 'hint': None, 'kept': False, 'started_epoch': round(started, 3),
-                  'settings': s.public()}
+                  'settings': s.public(), 'cluster_lock': self.cluster_lock}
         self._started = started
         inst = None
         error = aborted = None
@@ -350,6 +382,7 @@ class Drill(object):
             inst = self._instance(plan['version'])
             inst.port = plan['scratch']['port']
             report['scratch'] = inst.describe()
+            report['space'] = plan['scratch']['space']
             if plan['scratch']['replaces_kept']:
                 self.say('removing the scratch instance %s kept by an earlier drill' % inst.name)
                 inst.remove()
@@ -677,12 +710,6 @@ def _work_dir(inst):
     path = tempfile.mkdtemp(prefix='.%s-work-' % inst.name, dir=inst.base_dir)
     Owner(inst.runner.run_as)(path)
     return path
-
-
-def _existing_parent(runner, path):
-    while path not in ('', '/') and not path_exists(runner, path, '-d'):
-        path = os.path.dirname(path)
-    return path or '/'
 
 
 def _size(value):

@@ -25,7 +25,7 @@ from .pg_dump import Client, check_result
 from .pgserver import pg_binary
 from .process import EngineError
 from .records import utc_now
-from .scratch import DEFAULT_BASE_DIR, DEFAULT_SOCKET_DIR, ScratchInstance
+from .scratch import DEFAULT_BASE_DIR, DEFAULT_SOCKET_DIR, HBA, ScratchInstance
 
 DRILL_PURPOSE = 'restore drill'
 MAINTENANCE_DB = 'template1'
@@ -106,8 +106,7 @@ class EmptyInstance(DrillInstance):
         text += ['%s = %s' % kv for kv in settings]
         conf = os.path.join(self.data_directory, 'postgresql.conf')
         self.runner.run(['tee', '-a', conf], data='\n'.join(text) + '\n', what='writing %s' % conf)
-        self._write(os.path.join(self.data_directory, 'pg_hba.conf'),
-                    '# pgops.backup scratch instance: local socket only\nlocal all all peer\n')
+        self._write(os.path.join(self.data_directory, 'pg_hba.conf'), HBA)
         return dict(settings)
 
 

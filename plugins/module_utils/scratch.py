@@ -8,8 +8,15 @@ Used for restores "elsewhere" (forensics on the pre-incident state) and for rest
 A scratch instance can never push WAL into the source stanza: pgBackRest writes
 archive_mode=off into its postgresql.auto.conf, its own postgresql.conf says so again, and the
 server is started with `-c archive_mode=off`, which nothing in a configuration file can override.
-It listens on a Unix socket only (no TCP) unless told otherwise, and everything it owns sits under
-one base directory next to a marker file: remove() deletes nothing it did not create.
+It listens on a Unix socket only (never TCP) and accepts only the OS user postgres (pg_hba.conf:
+`local all postgres peer`, nothing else), and everything it owns sits under one base directory
+next to a marker file: remove() deletes nothing it did not create.
+
+Before a restore, check_space() keeps a reserve on the file systems production writes to: a
+scratch restore whose base directory shares a file system with the data directory or pg_wal of a
+cluster of this host (pg_lsclusters; pg_wal's symlink followed) is refused when it would leave less
+than the reserve free there (default: the larger of 10 % of that file system and 1 GiB), and any
+scratch restore is refused when its file system lacks the space outright.
 
     inst = ScratchInstance(runner, pgbr, '17', name='drill')
     inst.create(inst.restore_argv(Target('latest'), backup_set=None))
@@ -25,7 +32,7 @@ import re
 import time
 
 from .pgbackrest import error_from_result
-from .pgserver import (GOAL_PAUSED, ServerProbe, controldata, directory_entries, path_exists, pg_binary,
+from .pgserver import (GOAL_PAUSED, ServerProbe, bindir, controldata, directory_entries, path_exists, pg_binary,
                        wait_for_recovery)
 from .postgres import Psql, list_clusters
 from .process import EngineError
@@ -38,6 +45,14 @@ PORT_RANGE = 200
 NAME_RE = re.compile(r'^[a-z0-9][a-z0-9_-]{0,39}$')
 _SAFE_PATH_RE = re.compile(r'^/[A-Za-z0-9_./-]+$')
 MARKER_SUFFIX = '.pgops-scratch.json'
+HBA = ('# pgops.backup scratch instance: the OS user postgres over the local socket, nobody else\n'
+       'local all postgres peer\n')
+GIB = 1024 ** 3
+RESERVE_DEFAULT = 'auto'
+RESERVE_PERCENT = 10
+RESERVE_MIN_BYTES = GIB
+_RESERVE_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b?|b)?\s*$', re.IGNORECASE)
+_RESERVE_UNITS = {'': 1, 'b': 1, 'k': 1024, 'm': 1024 ** 2, 'g': GIB, 't': 1024 ** 4}
 
 
 def _safe_path(path, what):
@@ -46,6 +61,131 @@ def _safe_path(path, what):
         raise EngineError('%s %r must be an absolute path below a top-level directory, made of letters, digits, '
                           '_ . - and /' % (what, path))
     return path
+
+
+def parse_reserve(value):
+    """The reserve setting: None, '' or 'auto' -> None (the default rule); '15%' -> ('percent', 15.0);
+    '2G', '500MiB', 1073741824, 0 -> ('bytes', n). 0 turns the reserve off."""
+    if value is None or (not isinstance(value, (int, float)) and str(value).strip().lower() in ('', RESERVE_DEFAULT)):
+        return None
+    if isinstance(value, bool):
+        value = str(value)
+    match = _RESERVE_RE.match(str(value))
+    if not match:
+        raise EngineError('scratch reserve %r is not a size: use auto, a percentage of the file system (10%%) or '
+                          'bytes with an optional unit (2G, 500M); 0 turns the reserve off' % (value,),
+                          hint='e.g. scratch_reserve: 20%  or  --scratch-reserve 5G')
+    number, unit = float(match.group(1)), (match.group(2) or '').lower()
+    if unit == '%':
+        if number > 100:
+            raise EngineError('scratch reserve %r: a percentage is at most 100%%' % (value,))
+        return ('percent', number)
+    return ('bytes', int(number * _RESERVE_UNITS[unit[:1]]))
+
+
+def describe_reserve(reserve):
+    if reserve is None:
+        return 'auto: %d%% of the file system, at least %s' % (RESERVE_PERCENT, size_text(RESERVE_MIN_BYTES))
+    kind, number = reserve
+    return '%g%% of the file system' % number if kind == 'percent' else size_text(number)
+
+
+def reserve_bytes(reserve, filesystem_size):
+    if reserve is None:
+        return max(filesystem_size * RESERVE_PERCENT // 100, RESERVE_MIN_BYTES)
+    kind, number = reserve
+    return int(filesystem_size * number / 100.0) if kind == 'percent' else int(number)
+
+
+def size_text(value):
+    value = float(value or 0)
+    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB'):
+        if abs(value) < 1024 or unit == 'TiB':
+            return ('%d %s' % (value, unit)) if unit == 'B' else ('%.1f %s' % (value, unit))
+        value /= 1024.0
+    return str(value)
+
+
+def existing_parent(runner, path):
+    while path not in ('', '/') and not path_exists(runner, path, '-d'):
+        path = os.path.dirname(path)
+    return path or '/'
+
+
+def filesystem_of(runner, path):
+    """{'filesystem', 'mount', 'size', 'free'} of the file system holding path (df -P -B1)."""
+    result = runner.run(['df', '-P', '-B1', '--', path], what='df')
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    fields = lines[-1].split() if len(lines) > 1 else []
+    if len(fields) < 6 or not (fields[1].isdigit() and fields[3].isdigit()):
+        raise EngineError('could not read the free space of %s from df' % path, argv=result.argv,
+                          rc=result.rc, stdout=result.stdout, stderr=result.stderr)
+    return {'filesystem': fields[0], 'mount': ' '.join(fields[5:]), 'size': int(fields[1]), 'free': int(fields[3]),
+            'path': path}
+
+
+def production_paths(runner, clusters=None):
+    """[(what, path)]: the data directory and pg_wal (its symlink followed) of every cluster of this host."""
+    if clusters is None:
+        try:
+            clusters = list_clusters(runner)
+        except EngineError:
+            clusters = []
+    paths = []
+    for cluster in clusters:
+        data = cluster.get('data_directory')
+        if not data:
+            continue
+        name = '%s/%s' % (cluster['version'], cluster['name'])
+        wal = os.path.join(data, 'pg_wal')
+        result = runner.run(['readlink', '-f', '--', wal], check=False)
+        if result.rc == 0 and (result.stdout or '').strip():
+            wal = result.stdout.strip()
+        paths.append(('the data directory of %s (%s)' % (name, data), existing_parent(runner, data)))
+        paths.append(('the pg_wal of %s (%s)' % (name, wal), existing_parent(runner, wal)))
+    return paths
+
+
+def _same_filesystem(one, other):
+    """Same mount point, or the same block device mounted twice (a bind mount); tmpfs and overlay
+    mounts are told apart by their mount points."""
+    if one['mount'] == other['mount']:
+        return True
+    return one['filesystem'].startswith('/') and one['filesystem'] == other['filesystem']
+
+
+def check_space(runner, scratch_path, need, reserve=None, clusters=None):
+    """Refuse a scratch restore of about `need` bytes into scratch_path when its file system lacks the
+    space, or when it shares a file system with production's data directory or pg_wal and would leave
+    less than the reserve free there. `reserve` is what parse_reserve returns. Returns the facts."""
+    where = existing_parent(runner, scratch_path)
+    scratch_fs = filesystem_of(runner, where)
+    facts = {'path': where, 'mount': scratch_fs['mount'], 'free_bytes': scratch_fs['free'],
+             'filesystem_bytes': scratch_fs['size'], 'required_bytes': int(need), 'reserve': describe_reserve(reserve),
+             'reserve_bytes': 0, 'shared_with': []}
+    if scratch_fs['free'] < need:
+        raise EngineError('not enough free space in %s for the scratch instance: %s free, about %s needed'
+                          % (where, size_text(scratch_fs['free']), size_text(need)),
+                          hint='free space, or set scratch_base_dir (--scratch-base-dir) to a larger file system')
+    for what, path in production_paths(runner, clusters):
+        other = filesystem_of(runner, path)
+        if _same_filesystem(other, scratch_fs):
+            facts['shared_with'].append(what)
+    if facts['shared_with']:
+        keep = reserve_bytes(reserve, scratch_fs['size'])
+        facts['reserve_bytes'] = keep
+        left = scratch_fs['free'] - int(need)
+        if left < keep:
+            raise EngineError(
+                'the scratch restore would leave %s free on the file system of %s (mounted on %s), which also holds '
+                '%s: below the reserve of %s (scratch reserve %s) kept so that production can still write WAL and '
+                'data (%s free now, about %s needed)'
+                % (size_text(max(left, 0)), where, scratch_fs['mount'], ' and '.join(facts['shared_with']),
+                   size_text(keep), describe_reserve(reserve), size_text(scratch_fs['free']), size_text(need)),
+                hint='set scratch_base_dir (--scratch-base-dir) to a file system production does not write to, or '
+                     'free space there; lower the reserve (scratch_reserve, --scratch-reserve; 0 turns it off) '
+                     'only if you accept that a scratch restore can fill the disk of the primary')
+    return facts
 
 
 def list_scratch(runner, base_dir=DEFAULT_BASE_DIR):
@@ -68,9 +208,11 @@ class ScratchInstance(object):
         self.name = name
         self.base_dir = _safe_path(base_dir, 'scratch base directory')
         self.socket_dir = _safe_path(socket_dir, 'socket directory')
-        if not re.match(r'^[A-Za-z0-9.:,* -]*$', listen_addresses or ''):
-            raise EngineError('listen_addresses %r is not a list of host names or addresses' % listen_addresses)
-        self.listen_addresses = listen_addresses or ''
+        if listen_addresses:
+            raise EngineError('listen_addresses %r: a scratch instance never listens on TCP; it accepts only the OS '
+                              'user postgres on its Unix socket' % (listen_addresses,),
+                              hint='connect on the host: %s' % 'runuser -u postgres -- psql -h SOCKET_DIR -p PORT')
+        self.listen_addresses = ''
         self.port = int(port) if port else None
         self.settings = dict(settings or {})
         self.clock = clock
@@ -131,7 +273,36 @@ class ScratchInstance(object):
         return {'name': self.name, 'port': self.port, 'socket_directory': self.socket_dir,
                 'listen_addresses': self.listen_addresses, 'data_directory': self.data_directory,
                 'log_file': self.log_file, 'marker_file': self.marker_file, 'version': self.version,
-                'psql': 'runuser -u postgres -- psql -h %s -p %s' % (self.socket_dir, self.port)}
+                'psql': 'runuser -u postgres -- psql -h %s -p %s' % (self.socket_dir, self.port),
+                'start': self.start_command() if self.port else None, 'stop': self.stop_command(), 'access': 'the OS user postgres only, '
+                'over the Unix socket (pg_hba.conf: local all postgres peer); no TCP'}
+
+    def _pg_ctl_text(self):
+        return os.path.join(bindir(self.version), 'pg_ctl')
+
+    def start_command(self):
+        return 'runuser -u postgres -- %s start -D %s -l %s -o "%s"' % (
+            self._pg_ctl_text(), self.data_directory, self.log_file, self.server_options().replace('"', '\\"'))
+
+    def stop_command(self):
+        return 'runuser -u postgres -- %s stop -D %s -m fast' % (self._pg_ctl_text(), self.data_directory)
+
+    def how_to(self, state, remove_command=None):
+        """One sentence for the output: how to reach the instance, or start, stop and remove it."""
+        remove = remove_command or 'pgops-backup pitr scratch-remove %s' % self.name
+        if state == 'running':
+            return ('scratch instance %s is running on port %s (Unix socket %s only): connect with `%s`; stop it with '
+                    '`%s`; remove it with `%s`' % (self.name, self.port, self.socket_dir, self.describe()['psql'],
+                                                   self.stop_command(), remove))
+        if state == 'stopped':
+            return ('scratch instance %s is stopped (kept in %s): start it with `%s`, then connect with `%s`; remove it '
+                    'with `%s`' % (self.name, self.data_directory, self.start_command(), self.describe()['psql'],
+                                   remove))
+        return 'scratch instance %s was removed' % self.name
+
+    def check_space(self, need, reserve=None):
+        """check_space() for this instance's base directory (see the module docstring)."""
+        return check_space(self.runner, self.base_dir, need, reserve)
 
     # --- restoring -------------------------------------------------------------------------------
 
@@ -205,8 +376,7 @@ class ScratchInstance(object):
                  % (self.name, self.pgbr.stanza)]
         lines += ['%s = %s' % (k, settings[k]) for k in sorted(settings)]
         self._write(os.path.join(self.data_directory, 'postgresql.conf'), '\n'.join(lines) + '\n')
-        self._write(os.path.join(self.data_directory, 'pg_hba.conf'),
-                    '# pgops.backup scratch instance: local socket only\nlocal all all peer\n')
+        self._write(os.path.join(self.data_directory, 'pg_hba.conf'), HBA)
         self._write(os.path.join(self.data_directory, 'pg_ident.conf'), '')
         return settings
 
@@ -220,8 +390,7 @@ class ScratchInstance(object):
         """Settings given on the postgres command line: they win over postgresql.auto.conf."""
         options = ['-c archive_mode=off', '-c port=%d' % self.port,
                    '-c unix_socket_directories=%s' % self.socket_dir, '-c lc_messages=C']
-        options.append('-c listen_addresses=%s' % self.listen_addresses.replace(' ', '')
-                       if self.listen_addresses else "-c listen_addresses=''")
+        options.append("-c listen_addresses=''")
         return ' '.join(options)
 
     def probe(self):

@@ -109,6 +109,9 @@ class DrillHost(object):
         self.files = {}
         self.running = {}
         self.free = 50 * 1024 ** 3
+        # other file systems: mount point -> (device, size, free); the longest mount point holding a path wins
+        self.mounts = {}
+        self.links = {}  # readlink -f
         self.missing = set()
         # pgBackRest restore
         self.restore_rc = 0
@@ -336,8 +339,16 @@ class DrillHost(object):
         return 0, ''.join('%s\n' % n for n in self.dirs[path]), ''
 
     def _df(self, argv, data):
+        path = argv[-1]
+        device, size, free, mount = '/dev/vda', 270000000000, self.free, '/'
+        for point in sorted(self.mounts, key=len):
+            if path == point or path.startswith(point.rstrip('/') + '/'):
+                (device, size, free), mount = self.mounts[point], point
         return 0, ('Filesystem 1-blocks Used Available Capacity Mounted on\n'
-                   '/dev/vda 270000000000 28000000000 %d 27%% /\n' % self.free), ''
+                   '%s %d %d %d 27%% %s\n' % (device, size, size - free, free, mount)), ''
+
+    def _readlink(self, argv, data):
+        return 0, self.links.get(argv[-1], argv[-1]) + '\n', ''
 
     def _stat(self, argv, data):
         return 1, '', 'stat: cannot statx: No such file or directory\n'

@@ -369,6 +369,63 @@ def test_too_little_space_is_refused_before_anything_is_written(tmp_path):
     assert 'not enough free space' in err.msg and fakes.mutating(host) == []
 
 
+def test_a_drill_that_would_eat_the_reserve_of_the_primary_is_refused_before_anything_is_written(tmp_path):
+    host = fakes.DrillHost()
+    host.free = 27 * 10 ** 9 + 100 * 1024 * 1024  # just above the default reserve (10% of 270 GB)
+    err = failed(host, tmp_path)
+    assert 'below the reserve of' in err.msg and 'the data directory of 17/main' in err.msg
+    assert fakes.mutating(host) == [] and err.report['failed_checks'] == ['source']
+    assert 'scratch_base_dir' in err.report['hint']
+    host = fakes.DrillHost()
+    host.free = 27 * 10 ** 9 + 100 * 1024 * 1024
+    assert run(host, tmp_path, scratch_reserve='1G')['status'] == 'ok'  # a smaller reserve, by choice
+    host = fakes.DrillHost()
+    host.paths.add('/var/lib/postgresql/pgops-scratch')
+    host.mounts['/var/lib/postgresql/pgops-scratch'] = ('tmpfs', 64 * 1024 ** 3, 60 * 1024 ** 3)
+    host.free = 10 * 1024 * 1024  # production's disk is nearly full, the scratch disk is another one
+    report = run(host, tmp_path)
+    assert report['status'] == 'ok' and report['space']['shared_with'] == []
+
+
+def test_the_reserve_setting_is_validated(tmp_path):
+    with pytest.raises(EngineError) as err:
+        Settings(source='pgbackrest', stanza='main', scratch_reserve='lots')
+    assert "scratch reserve 'lots' is not a size" in err.value.msg
+    assert Settings(source='pgbackrest', stanza='main', scratch_reserve='20%').reserve == ('percent', 20.0)
+
+
+def test_a_drill_is_refused_while_a_recovery_holds_the_production_cluster(tmp_path):
+    from ansible_collections.pgops.backup.plugins.module_utils import cluster_lock
+    host = fakes.DrillHost()
+    with cluster_lock.ClusterLock('17/main', job='pitr', lock_dir=cluster_lock.DEFAULT_LOCK_DIR):
+        with pytest.raises(cluster_lock.ClusterBusy) as err:
+            run(host, tmp_path)
+    assert 'cluster 17/main is busy: pitr (pid %d' % os.getpid() in err.value.msg
+    assert 'refusing to start restore drill pgbackrest' in err.value.msg and fakes.mutating(host) == []
+    report = run(host, tmp_path)  # afterwards it runs, and holds the lock while it does
+    assert report['status'] == 'ok' and report['cluster_lock']['cluster'] == '17/main'
+    with cluster_lock.ClusterLock('17/main', job='pitr', lock_dir=cluster_lock.DEFAULT_LOCK_DIR):
+        pass  # released
+
+
+def test_the_drill_holds_the_cluster_lock_while_it_restores(tmp_path):
+    from ansible_collections.pgops.backup.plugins.module_utils import cluster_lock
+    host = fakes.DrillHost()
+    seen = []
+
+    def probe(argv, data):
+        try:
+            with cluster_lock.ClusterLock('17/main', job='pitr', lock_dir=cluster_lock.DEFAULT_LOCK_DIR):
+                seen.append('free')
+        except cluster_lock.ClusterBusy as exc:
+            seen.append(exc.msg)
+        return 0, '', ''
+    real = host._pg_ctl
+    host._pg_ctl = lambda argv, data: (probe(argv, data), real(argv, data))[1]
+    run(host, tmp_path)
+    assert seen and all('restore drill pgbackrest' in s for s in seen)
+
+
 # --- check mode, leftovers, keeping a failed copy ---------------------------------------------------------------
 
 def test_check_mode_returns_the_plan_and_changes_nothing(tmp_path):

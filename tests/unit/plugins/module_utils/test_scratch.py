@@ -15,8 +15,10 @@ from ansible_collections.pgops.backup.plugins.module_utils.pgbackrest import PgB
 from ansible_collections.pgops.backup.plugins.module_utils.pgserver import GOAL_PAUSED, GOAL_PROMOTED
 from ansible_collections.pgops.backup.plugins.module_utils.pitr import Target
 from ansible_collections.pgops.backup.plugins.module_utils.process import EngineError
-from ansible_collections.pgops.backup.plugins.module_utils.scratch import ScratchInstance, list_scratch
+from ansible_collections.pgops.backup.plugins.module_utils import scratch
+from ansible_collections.pgops.backup.plugins.module_utils.scratch import GIB, ScratchInstance, list_scratch
 from ansible_collections.pgops.backup.tests.unit.plugins.module_utils.pitr_fakes import PitrHost, fixture, paused_at
+from ansible_collections.pgops.backup.tests.unit.plugins.module_utils.restore_drill_fakes import DrillHost
 from ansible_collections.pgops.backup.tests.unit.plugins.module_utils.test_pitr_preflight import Clock
 
 BASE = '/var/lib/postgresql/pgops-scratch'
@@ -67,7 +69,8 @@ def test_create_leaves_a_marker_first_then_restores_and_configures():
                  "max_connections = 100", "max_worker_processes = 8", "max_locks_per_transaction = 64",
                  "cluster_name = 'pgops-scratch-drill'"):
         assert line in conf.splitlines(), line
-    assert host.files[BASE + '/drill/pg_hba.conf'].endswith('local all all peer\n')
+    hba = [line for line in host.files[BASE + '/drill/pg_hba.conf'].splitlines() if not line.startswith('#')]
+    assert hba == ['local all postgres peer']  # the OS user postgres on the socket, nobody else, no TCP
     assert all(c['user'] == 'postgres' for c in host.calls if c['argv'][0] in ('tee', 'mkdir'))
 
 
@@ -125,12 +128,14 @@ def test_start_overrides_archiving_on_the_command_line_and_waits_for_the_goal():
     assert psql[1:3] == ['-h', '/var/run/postgresql'] and psql[psql.index('-p') + 1] == '5433'
 
 
-def test_listen_addresses_can_be_opened_for_forensics():
-    inst, host = instance(listen_addresses='127.0.0.1')
+@pytest.mark.parametrize('value', ['127.0.0.1', '*', "x'; rm -rf /"])
+def test_a_scratch_instance_never_listens_on_tcp(value):
+    with pytest.raises(EngineError) as err:
+        instance(listen_addresses=value)
+    assert 'never listens on TCP' in err.value.msg and repr(value) in err.value.msg
+    inst, host = instance()
     inst.port = 5433
-    assert inst.server_options().endswith('-c listen_addresses=127.0.0.1')
-    with pytest.raises(EngineError):
-        instance(listen_addresses="x'; rm -rf /")
+    assert inst.server_options().endswith("-c listen_addresses=''")
 
 
 def test_promote_and_goal_promoted():
@@ -179,3 +184,85 @@ def test_list_scratch_by_marker():
     host = PitrHost()
     host.dirs[BASE] = ['drill', 'drill.pgops-scratch.json', 'drill.log', 'forensics.pgops-scratch.json', 'other']
     assert list_scratch(host.runner(), BASE) == ['drill', 'forensics']
+
+
+# --- the reserve on production's file systems ----------------------------------------------------------
+
+@pytest.mark.parametrize('value,expected', [
+    (None, None), ('auto', None), ('', None), ('10%', ('percent', 10.0)), ('2.5 %', ('percent', 2.5)),
+    ('2G', ('bytes', 2 * GIB)), ('500MiB', ('bytes', 500 * 1024 ** 2)), (0, ('bytes', 0)), ('0', ('bytes', 0)),
+    (1073741824, ('bytes', GIB)), ('1t', ('bytes', 1024 ** 4)),
+])
+def test_parse_reserve(value, expected):
+    assert scratch.parse_reserve(value) == expected
+
+
+@pytest.mark.parametrize('value', ['-1G', 'lots', '150%', '5 parsecs', True])
+def test_parse_reserve_refuses_what_is_not_a_size(value):
+    with pytest.raises(EngineError) as err:
+        scratch.parse_reserve(value)
+    assert 'scratch reserve %r' % (value if not isinstance(value, bool) else 'True',) in err.value.msg
+
+
+def test_the_default_reserve_is_the_larger_of_10_percent_and_1_gib():
+    assert scratch.reserve_bytes(None, 100 * GIB) == 10 * GIB
+    assert scratch.reserve_bytes(None, 4 * GIB) == GIB
+    assert scratch.reserve_bytes(('percent', 25.0), 100 * GIB) == 25 * GIB
+    assert scratch.reserve_bytes(('bytes', 0), 100 * GIB) == 0
+
+
+def drill_host():
+    host = DrillHost()
+    return host, host.runner()
+
+
+def test_a_scratch_restore_that_would_eat_the_reserve_of_the_primary_is_refused():
+    host, runner = drill_host()
+    host.free = 30 * 10 ** 9  # of 270 GB: the default reserve is 27 GB
+    with pytest.raises(EngineError) as err:
+        scratch.check_space(runner, BASE + '/drill', 4 * 10 ** 9)
+    msg = err.value.msg
+    assert 'the data directory of 17/main (/var/lib/postgresql/17/main)' in msg and 'the pg_wal of 17/main' in msg
+    assert 'below the reserve of 25.1 GiB (scratch reserve auto: 10% of the file system, at least 1.0 GiB)' in msg
+    assert 'scratch_base_dir' in err.value.hint and 'scratch_reserve' in err.value.hint
+    facts = scratch.check_space(runner, BASE + '/drill', 2 * 10 ** 9)  # leaves 28 GB: allowed
+    assert facts['reserve_bytes'] == 27 * 10 ** 9 and len(facts['shared_with']) == 2
+    with pytest.raises(EngineError):
+        scratch.check_space(runner, BASE + '/drill', 2 * 10 ** 9, reserve=('percent', 50.0))
+    assert scratch.check_space(runner, BASE + '/drill', 29 * 10 ** 9, reserve=('bytes', 0))['reserve_bytes'] == 0
+
+
+def test_a_scratch_file_system_of_its_own_needs_only_the_space():
+    host, runner = drill_host()
+    host.free = 1 * 10 ** 9
+    host.paths.add(BASE)
+    host.mounts[BASE] = ('tmpfs', 8 * GIB, 6 * GIB)
+    facts = scratch.check_space(runner, BASE + '/drill', 5 * GIB)
+    assert facts['shared_with'] == [] and facts['reserve_bytes'] == 0 and facts['mount'] == BASE
+    with pytest.raises(EngineError) as err:
+        scratch.check_space(runner, BASE + '/drill', 7 * GIB)
+    assert err.value.msg == ('not enough free space in %s for the scratch instance: 6.0 GiB free, about 7.0 GiB '
+                             'needed' % BASE)
+
+
+def test_pg_wal_is_followed_through_its_symlink():
+    host, runner = drill_host()
+    host.paths.add(BASE)
+    host.mounts[BASE] = ('/dev/vdb', 100 * GIB, 12 * GIB)
+    host.mounts['/srv/wal'] = ('/dev/vdb', 100 * GIB, 12 * GIB)  # the same device: pg_wal lives there
+    host.links['/var/lib/postgresql/17/main/pg_wal'] = '/srv/wal/17/main'
+    host.paths.add('/srv/wal/17/main')
+    with pytest.raises(EngineError) as err:
+        scratch.check_space(runner, BASE + '/drill', 4 * GIB)
+    assert 'the pg_wal of 17/main (/srv/wal/17/main)' in err.value.msg and 'data directory' not in err.value.msg
+
+
+def test_the_output_says_how_to_reach_stop_or_start_the_instance():
+    inst, host = instance()
+    inst.port = 5433
+    running = inst.how_to('running')
+    assert 'runuser -u postgres -- psql -h /var/run/postgresql -p 5433' in running
+    assert 'pg_ctl stop -D %s/drill -m fast' % BASE in running and 'scratch-remove drill' in running
+    stopped = inst.how_to('stopped')
+    assert 'pg_ctl start -D %s/drill' % BASE in stopped and 'archive_mode=off' in stopped
+    assert inst.describe()['access'].startswith('the OS user postgres only')
