@@ -7,10 +7,19 @@ The passphrase is read from a 0600 file or an environment variable by the engine
 gpg on its standard input (`--passphrase-fd 0`): it is never in argv, never in a file gpg opens,
 and `--no-symkey-cache` keeps it out of gpg-agent's cache. gpg runs with a private, temporary
 home directory whose agent is stopped afterwards, so nothing outlives the job.
+
+A run killed with SIGKILL cannot clean up after itself: decrypted files stay in its work
+directory and its gpg home stays in /tmp. Both therefore have predictable names that carry the
+host and the process id (`.restore-HOST-PID`, `pgops-gnupg-PID-N`), are private (0700), and the
+next run removes those of processes that no longer exist before it creates its own.
 """
 
+import errno
+import itertools
 import os
+import re
 import shutil
+import socket
 import stat
 import tempfile
 
@@ -18,6 +27,98 @@ from .process import EngineError
 
 GPG_SUFFIX = '.gpg'
 PASSPHRASE_ENV = 'PGOPS_DUMP_PASSPHRASE'
+# Work directories for decrypted files (same prefix as dump_manifest.RESTORE_PREFIX: never a dump).
+WORK_PREFIX = '.restore-'
+HOME_PREFIX = 'pgops-gnupg-'
+_HOME_RE = re.compile(r'^%s(\d+)-\d+$' % re.escape(HOME_PREFIX))
+_homes = itertools.count(1)
+
+
+def _host():
+    return re.sub(r'[^A-Za-z0-9.]', '_', socket.gethostname()) or 'localhost'
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno != errno.ESRCH  # EPERM: it exists, as another user
+    return True
+
+
+def _work_pid(name, host):
+    """The pid in a work directory name of this host, or None (another host's, or not ours)."""
+    prefix = WORK_PREFIX + host + '-'
+    if not name.startswith(prefix) or not name[len(prefix):].isdigit():
+        return None
+    return int(name[len(prefix):])
+
+
+def remove_stale_work(parent, say=None):
+    """Remove the decrypted work directories under `parent` left by killed runs on this host
+    (their process is gone). Returns the paths removed."""
+    removed = []
+    host = _host()
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return removed
+    for name in sorted(names):
+        pid = _work_pid(name, host)
+        if pid is None or pid == os.getpid() or pid_alive(pid):
+            continue
+        path = os.path.join(parent, name)
+        if say:
+            say('removing decrypted files left by an interrupted run: %s' % path)
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            removed.append(path)
+    return removed
+
+
+def decrypt_work_dir(parent, chown=None, say=None):
+    """A private (0700) directory for decrypted files, parent/.restore-HOST-PID, created after the
+    leftovers of killed runs were removed. The caller removes it when done."""
+    remove_stale_work(parent, say)
+    path = os.path.join(parent, '%s%s-%d' % (WORK_PREFIX, _host(), os.getpid()))
+    if os.path.lexists(path):  # ours from an earlier job of this process
+        shutil.rmtree(path, ignore_errors=True)
+    os.mkdir(path, 0o700)
+    os.chmod(path, 0o700)
+    if chown:
+        chown(path)
+    return path
+
+
+def remove_stale_homes(runner=None, base=None):
+    """Remove gpg home directories of killed runs (pgops-gnupg-PID-N whose PID is gone) and stop
+    their agents. Returns the paths removed."""
+    base = base or tempfile.gettempdir()
+    removed = []
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return removed
+    for name in sorted(names):
+        match = _HOME_RE.match(name)
+        if not match or int(match.group(1)) == os.getpid() or pid_alive(int(match.group(1))):
+            continue
+        path = os.path.join(base, name)
+        _kill_agent(runner, path)
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            removed.append(path)
+    return removed
+
+
+def _kill_agent(runner, homedir):
+    if runner is None:
+        return
+    try:
+        gpgconf = runner.binary('gpgconf', 'gnupg')
+        runner.run([gpgconf, '--homedir', homedir, '--kill', 'gpg-agent'], check=False)
+    except EngineError:
+        pass
 
 
 def load_passphrase(passphrase=None, passphrase_file=None, passphrase_env=None):
@@ -81,18 +182,25 @@ class Gpg(object):
         return self._gpg
 
     def __enter__(self):
-        self.homedir = tempfile.mkdtemp(prefix='pgops-gnupg-')
+        remove_stale_homes(self.runner)
+        base = tempfile.gettempdir()
+        while True:
+            path = os.path.join(base, '%s%d-%d' % (HOME_PREFIX, os.getpid(), next(_homes)))
+            try:
+                os.mkdir(path, 0o700)
+            except OSError as exc:
+                if exc.errno == errno.EEXIST:
+                    continue
+                raise
+            break
+        self.homedir = path
         os.chmod(self.homedir, 0o700)
         if self._chown:
             self._chown(self.homedir)
         return self
 
     def __exit__(self, *exc):
-        try:
-            gpgconf = self.runner.binary('gpgconf', 'gnupg')
-            self.runner.run([gpgconf, '--homedir', self.homedir, '--kill', 'gpg-agent'], check=False)
-        except EngineError:
-            pass
+        _kill_agent(self.runner, self.homedir)
         shutil.rmtree(self.homedir, ignore_errors=True)
         return False
 

@@ -24,7 +24,7 @@ import time
 from . import clock as wall_clock
 from . import dump_manifest as layout
 from . import dump_retention as retention
-from .dump_crypto import GPG_SUFFIX, Gpg
+from .dump_crypto import GPG_SUFFIX, Gpg, remove_stale_work
 from .dump_session import session_factory
 from .postgres import FIELD_SEP, RECORD_SEP, conninfo_dbname, parse_rows  # noqa: F401 (conninfo_dbname: re-exported)
 from .process import EngineError
@@ -664,12 +664,14 @@ class DumpJob(object):
                     duration_seconds=round(self.clock() - started, 3))
 
     def remove_stale(self):
-        """Work left by a killed run (the lock is ours, so nobody is writing it any more)."""
+        """Work left by a killed run (the lock is ours, so nobody is writing it any more), and the
+        decrypted files of killed restores of these dumps (their process is gone)."""
         for root in [self.destination] + list(layout.database_dirs(self.destination).values()):
             for name in os.listdir(root):
                 if name.startswith(layout.PARTIAL_PREFIX):
                     self.say('removing the leftover of an interrupted run: %s' % os.path.join(root, name))
                     remove_path(os.path.join(root, name))
+            remove_stale_work(root, say=self.say)
 
     def dump_globals(self, started):
         path = os.path.join(self.destination, '%sglobals-%s-%d.sql' % (
