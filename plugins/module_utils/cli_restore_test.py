@@ -64,7 +64,7 @@ def load_drill_file(path):
 FLAG_KEYS = ('name', 'source', 'stanza', 'backup_set', 'repo', 'target_type', 'target', 'dump_job', 'dump_destination',
              'passphrase_file', 'heartbeat', 'heartbeat_database', 'heartbeat_max_age', 'amcheck', 'heapallindexed',
              'full_read', 'checksums', 'keep_failed', 'scratch_base_dir', 'scratch_port', 'timeout', 'pg_version',
-             'pg_cluster', 'jobs')
+             'pg_cluster', 'jobs', 'scratch_reserve')
 
 
 def drill_settings(args):
@@ -192,6 +192,9 @@ def register(subparsers):
                 'remove it whatever happened (default)')
     p.add_argument('--scratch-base-dir', dest='scratch_base_dir')
     p.add_argument('--scratch-port', dest='scratch_port', type=int)
+    p.add_argument('--scratch-reserve', dest='scratch_reserve',
+                   help="free space kept on production's data and pg_wal file systems: auto (default: the larger of "
+                        "10%% and 1 GiB), a percentage (20%%) or a size (5G); 0 turns it off")
     p.add_argument('--timeout', type=int, help='seconds to wait for recovery')
     p.add_argument('--pg-version', dest='pg_version', help='server version of the scratch instance (default: the source\'s)')
     p.add_argument('--pg-cluster', dest='pg_cluster', help='production cluster name (default main)')

@@ -19,7 +19,10 @@ description:
     C(pg_dump) restores the newest good dump of every database of a pg_dump job (globals first) into an empty
     cluster made with C(initdb).
   - B(The scratch instance can never disturb production.) It has its own data directory under O(scratch_base_dir) and
-    its own port (the first free one from 5433), listens on the Unix socket only, and runs with C(archive_mode=off)
+    its own port (the first free one from 5433), listens on the Unix socket only and accepts only the OS user
+    postgres there (C(local all postgres peer)), keeps a reserve free on production's file systems (O(scratch_reserve)),
+    takes the lock of the production cluster (shared with in-place PITR, standby rebuild and dump restores, so it
+    never runs during one of them), and runs with C(archive_mode=off)
     (in its configuration and on the server command line), so it cannot push WAL into the stanza. Tablespaces of a
     dump's globals are created inside it. It is removed afterwards, or kept (stopped) after a failure with
     O(keep_failed=true).
@@ -153,6 +156,17 @@ options:
   scratch_port:
     description: Port of the scratch instance. The first free port from 5433 when omitted.
     type: int
+  scratch_reserve:
+    description:
+      - Free space kept on the file systems production writes to. When O(scratch_base_dir) is on the file system of the
+        data directory or of C(pg_wal) (its symlink followed) of a cluster of this host, the drill is refused before
+        anything is restored if the restored copy (the backup's size, or the dumps' size, with a margin) would leave less
+        than this free there.
+      - C(auto) (the default) is the larger of 10% of that file system and 1 GiB, so that a drill can never fill the disk
+        a primary writes WAL to. Or a percentage (C(20%)), or a size (C(5G), C(500M)); C(0) turns the reserve off.
+      - A scratch file system of its own is only checked for the space the copy needs.
+    type: str
+    default: auto
   timeout:
     description: Seconds to wait for recovery.
     type: int
@@ -355,7 +369,7 @@ from ansible_collections.pgops.backup.plugins.module_utils.scratch import DEFAUL
 SETTING_KEYS = ('source', 'name', 'stanza', 'config', 'backup_set', 'repo', 'target_type', 'target', 'dump_job',
                 'dump_destination', 'passphrase_file', 'sql_checks', 'heartbeat', 'heartbeat_database', 'heartbeat_max_age',
                 'amcheck', 'heapallindexed', 'full_read', 'checksums', 'keep_failed', 'scratch_base_dir', 'scratch_port',
-                'timeout', 'pg_version', 'pg_cluster', 'jobs')
+                'timeout', 'pg_version', 'pg_cluster', 'jobs', 'scratch_reserve')
 
 
 def main():
@@ -389,6 +403,7 @@ def main():
             keep_failed=dict(type='bool', default=False),
             scratch_base_dir=dict(type='path', default=DEFAULT_BASE_DIR),
             scratch_port=dict(type='int'),
+            scratch_reserve=dict(type='str', default='auto'),
             timeout=dict(type='int', default=3600),
             pg_version=dict(type='str'),
             pg_cluster=dict(type='str', default='main'),

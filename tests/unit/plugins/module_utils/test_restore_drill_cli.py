@@ -122,3 +122,16 @@ def test_heartbeat_failure_exits_1(host, tmp_path, capsys):
     host._psql = lambda argv, data: (2, '', 'psql: error: connection refused\n')
     assert main(tmp_path, 'heartbeat') == 1
     assert json.loads((tmp_path / 'records' / 'heartbeat.json').read_text())['status'] == 'failed'
+
+
+def test_scratch_reserve_flag_and_drill_file_key(host, tmp_path, capsys):
+    rc = main(tmp_path, 'restore-test', '--source', 'pgbackrest', '--stanza', 'main', '--scratch-reserve', '95%')
+    out, err = capsys.readouterr()
+    assert rc == 1 and 'below the reserve of' in out + err and fakes.mutating(host) == []
+    path = tmp_path / 'drill.json'
+    path.write_text(json.dumps({'source': 'pgbackrest', 'stanza': 'main', 'scratch_reserve': '95%'}))
+    rc = main(tmp_path, 'restore-test', '--drill-file', str(path), '--plan')
+    out, err = capsys.readouterr()
+    assert rc == 1 and 'below the reserve of' in err
+    rc = main(tmp_path, 'restore-test', '--drill-file', str(path), '--scratch-reserve', '0', '--plan')
+    assert rc == 0

@@ -55,3 +55,12 @@ def test_a_failed_drill_fails_the_task_naming_the_check(monkeypatch, tmp_path):
 def test_a_pgbackrest_drill_needs_the_stanza(monkeypatch, tmp_path):
     failed, result = run_module(monkeypatch, restore_test, {'record_dir': str(tmp_path)}, fakes.DrillHost())
     assert failed is True and 'stanza' in result['msg']
+
+
+def test_scratch_reserve_refuses_a_drill_that_would_eat_into_it(monkeypatch, tmp_path):
+    host = fakes.DrillHost()
+    failed, result = run_module(monkeypatch, restore_test, args(tmp_path, scratch_reserve='90%'), host)
+    assert failed is True and 'below the reserve of' in result['msg'] and '90% of the file system' in result['msg']
+    assert fakes.mutating(host) == []
+    failed, result = run_module(monkeypatch, restore_test, args(tmp_path, scratch_reserve='some'), fakes.DrillHost())
+    assert failed is True and "scratch reserve 'some' is not a size" in result['msg']
