@@ -165,3 +165,26 @@ def test_an_unwritable_destination_is_recorded_not_a_traceback(host, tmp_path, m
     assert run(tmp_path, 'dump', '--job-file', job_file(tmp_path)) == 1
     data = record(tmp_path, 'pg-dump-nightly')
     assert data['status'] == 'failed' and 'Permission denied' in data['error']
+
+
+def test_started_as_root_the_postgresql_programs_run_as_postgres(host, tmp_path, monkeypatch):
+    monkeypatch.setattr(os, 'geteuid', lambda: 0)  # sudo pgops-backup dump ...: no --run-as given
+    raw = []
+
+    def run_stripped(argv, env=None, data=None, stream=None):
+        raw.append(list(argv))
+        return host(argv[4:] if argv[:1] == ['/usr/bin/runuser'] else argv, env=env, data=data)
+    monkeypatch.setattr(cli_dump, 'Runner', functools.partial(Runner, run=run_stripped, which=host.which))
+    assert cli.main(['--quiet', '--record-dir', str(tmp_path / 'records'), 'dump', '--dry-run',
+                     '--job-file', job_file(tmp_path)]) == 0
+    assert raw and all(argv[:4] == ['/usr/bin/runuser', '-u', 'postgres', '--'] for argv in raw)
+
+
+def test_dump_record_says_partial(host, tmp_path):
+    assert run(tmp_path, 'dump', '--job-file', job_file(tmp_path, exclude_table_data=[])) == 0
+    data = record(tmp_path, 'pg-dump-nightly')
+    assert data['partial'] is False and data['dumps'][0]['partial'] is False
+    assert run(tmp_path, 'dump', '--job-file', job_file(tmp_path, exclude_table_data=[], extra_options=['--exclude-schema=audit'])) == 0
+    data = record(tmp_path, 'pg-dump-nightly')
+    assert data['partial'] is True
+    assert data['dumps'][0]['partial_reasons'][0].startswith('--exclude-schema=audit: ')
