@@ -886,7 +886,15 @@ class Pitr(object):
 
     def _interrupted_runs(self, cluster, warnings):
         """Records of in-place runs on this cluster that were killed before they finished."""
-        if not self.record_dir or cluster is None:
+        if cluster is None:
+            return []
+        if self._lock is None:
+            holder = self._lock_busy(cluster)
+            if holder is not None:
+                warnings.append('a recovery of this cluster is running now: %s; a run started now is refused until '
+                                'it ends' % describe_holder(holder))
+                return []
+        if not self.record_dir:
             return []
         directory = os.path.join(self.record_dir, AUDIT_SUBDIR)
         try:
@@ -906,13 +914,6 @@ class Pitr(object):
             if record.get('stanza') != self.pgbr.stanza or record.get('data_directory') != cluster['data_directory']:
                 continue
             found.append(dict(record, record=path))
-        if not found:
-            return []
-        if self._lock is None:
-            holder = self._lock_busy(cluster)
-            if holder is not None:
-                warnings.append('a recovery of this cluster is running now: %s' % describe_holder(holder))
-                return []
         out = []
         for record in found:
             entry = {'record': record['record'], 'started_at': record.get('started_at'), 'pid': record.get('pid'),

@@ -8,6 +8,7 @@ Measured RPO and RTO go to the terminal and to $PGOPS_LOG_DIR/pitr-drill-report.
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -88,6 +89,13 @@ def playbook(name, step, extra, probe=None):
     with open(out_path) as handle:
         output = handle.read()
     return proc.returncode, output, time.time() - started, (first - started) if first else None
+
+
+def flat(output):
+    """Playbook output as one line: colours off, YAML's folding and quote doubling undone, so a message
+    can be looked for as the engine wrote it."""
+    plain = re.sub(r'\x1b\[[0-9;]*m', '', output).replace("''", "'")
+    return ' '.join(plain.split())
 
 
 def last_record(host):
@@ -258,6 +266,179 @@ def test_40_targets_outside_the_window_fail_in_preflight(host, case):
     assert '-refused.json' in refused
 
 
+# --- guards: the wrong host, two recoveries at once, a run killed in the middle -------------------
+
+STANDBY_DATA = '/var/lib/postgresql/17/standby'
+LOCK = '/run/pgops-backup/locks/cluster-17-main.lock'
+AUDIT = '/var/lib/pgops-backup/records/pitr-audit'
+# Waits (in the test host, polling every 20 ms) until an in-place run has moved the data directory aside,
+# then kills that run and everything it started with SIGKILL, as a crash or an impatient operator would.
+KILLER = r"""
+import json, glob, os, signal, sys, time
+def tree(pid):
+    kids = []
+    for stat in glob.glob('/proc/[0-9]*/stat'):
+        try:
+            fields = open(stat).read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids += tree(int(stat.split('/')[2]))
+    return kids + [pid]
+deadline = time.time() + 300
+while time.time() < deadline:
+    for path in glob.glob('%s/*-running.json' % sys.argv[1]):
+        try:
+            record = json.load(open(path))
+        except ValueError:
+            continue
+        if record.get('moved_aside_to'):
+            pids = tree(record['pid'])
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            open('/tmp/pitr-killer.json', 'w').write(json.dumps({'pids': pids, 'record': record}))
+            sys.exit(0)
+    time.sleep(0.02)
+sys.exit(1)
+"""
+# Holds an in-place run still (SIGSTOP) as soon as it holds the cluster's lock, before it changes anything.
+FREEZER = r"""
+import json, os, signal, sys, time
+deadline = time.time() + 300
+while time.time() < deadline:
+    try:
+        holder = json.load(open(sys.argv[1]))
+    except (OSError, ValueError):
+        holder = None
+    if holder and holder.get('pid') and not holder.get('released'):
+        os.kill(holder['pid'], signal.SIGSTOP)
+        open('/tmp/pitr-first.pid', 'w').write('%d' % holder['pid'])
+        sys.exit(0)
+    time.sleep(0.02)
+sys.exit(1)
+"""
+
+
+def archive_everything(host):
+    """pgbackrest check switches WAL and waits until it is archived: a target latest then loses nothing."""
+    sh(host, 'runuser -u postgres -- pgbackrest --stanza=main check')
+
+
+def start_time(host, port=5432):
+    return sh(host, "runuser -u postgres -- psql -p %d -XAtq -c 'SELECT pg_postmaster_start_time()'" % port)
+
+
+def test_42_in_place_pitr_is_refused_on_a_running_standby(host):
+    # A streaming standby of the primary on the same host: same system identifier, port 5441.
+    sh(host, 'pg_createcluster 17 standby --port 5441 >/dev/null && rm -rf %s' % STANDBY_DATA)
+    try:
+        sh(host, 'runuser -u postgres -- pg_basebackup -p 5432 -D %s -R -X stream -c fast' % STANDBY_DATA)
+        sh(host, 'pg_ctlcluster 17 standby start')
+        assert sh(host, "runuser -u postgres -- psql -p 5441 -XAtq -c 'SELECT pg_is_in_recovery()'") == 't'
+        deadline = time.time() + 30
+        while psql(host, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") != '1':
+            assert time.time() < deadline, 'the standby does not stream'
+            time.sleep(0.5)
+        before = (start_time(host), start_time(host, 5441), sh(host, 'ls -1a /var/lib/postgresql/17'),
+                  psql(host, 'SELECT timeline_id FROM pg_control_checkpoint()'))
+        # The reported case: pitr.yml naming the running standby, target latest, confirmed.
+        rc, out, _s, _r = playbook('pitr', 'refused-standby', {'pitr_pg_cluster': 'standby', 'pitr_latest': True,
+                                                               'pitr_confirm': HOST})
+        out = flat(out)
+        assert rc != 0
+        assert ('refusing an in-place point-in-time recovery of 17/standby: it is running as a standby '
+                '(pg_is_in_recovery() is true)') in out, out[-3000:]
+        assert 'two writable primaries' in out and 'allow_standby=true' in out and 'restore elsewhere' in out
+        assert 'TASK [Restore to the target' not in out
+        # Nothing moved: both servers still run as they did, the standby still streams.
+        after = (start_time(host), start_time(host, 5441), sh(host, 'ls -1a /var/lib/postgresql/17'),
+                 psql(host, 'SELECT timeline_id FROM pg_control_checkpoint()'))
+        assert after == before
+        assert sh(host, "runuser -u postgres -- psql -p 5441 -XAtq -c 'SELECT pg_is_in_recovery()'") == 't'
+        report('in-place PITR of a running streaming standby (17/standby): refused in preflight, both servers '
+               'untouched')
+    finally:
+        host.run('pg_dropcluster --stop 17 standby')
+
+
+def test_44_two_recoveries_at_once_the_second_is_refused_naming_the_first(host):
+    psql(host, 'CREATE TABLE lock_marker AS SELECT 44 AS answer')
+    archive_everything(host)
+    # The first recovery: held still (SIGSTOP) as soon as it holds the cluster's lock, before it changes anything.
+    sh(host, 'rm -f /tmp/pitr-first.pid')
+    sh(host, 'printf %s > /tmp/pitr-freeze.py', FREEZER)
+    sh(host, 'systemd-run --unit=pitr-freeze python3 /tmp/pitr-freeze.py %s' % LOCK)
+    argv = ['ansible-playbook', '-i', os.environ['MOLECULE_INVENTORY_FILE'], 'pgops.backup.pitr', '-e',
+            json.dumps({'pitr_latest': True, 'pitr_confirm': HOST, 'pgops_target': HOST, 'pitr_new_backup': False,
+                        'pitr_reason': 'molecule: the first of two'})]
+    with open(os.path.join(LOG_DIR, 'pitr-verify-lock-first.out'), 'w') as first_out:
+        first = subprocess.Popen(argv, stdout=first_out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 120
+            while not host.file('/tmp/pitr-first.pid').exists:
+                assert first.poll() is None and time.time() < deadline, 'the first recovery never took the lock'
+                time.sleep(0.2)
+            pid = sh(host, 'cat /tmp/pitr-first.pid')
+            holder = json.loads(host.file(LOCK).content_string)
+            # The second, started while the first holds the cluster: refused, naming the first.
+            rc, out, _s, _r = playbook('pitr', 'lock-second', {'pitr_latest': True, 'pitr_confirm': HOST})
+            out = flat(out)
+            assert rc != 0
+            assert 'a recovery of this cluster is running now: in-place PITR of stanza main (pid %s' % pid in out
+            assert ('cluster 17/main is busy: in-place PITR of stanza main (pid %s, started %s by %s) holds its lock; '
+                    'refusing to start in-place PITR of stanza main' % (pid, holder['started_at'], holder['user'])) \
+                in out, out[-3000:]
+            assert 'nothing was changed' in out
+        finally:
+            host.run('kill -CONT $(cat /tmp/pitr-first.pid)')
+        assert first.wait(timeout=600) == 0, open(first_out.name).read()[-3000:]
+    record = last_record(host)
+    assert record['status'] == 'ok' and record['reason'] == 'molecule: the first of two'
+    assert psql(host, 'SELECT answer FROM lock_marker') == '44'
+    report('two recoveries at once: the second refused by the cluster lock, naming the first (pid %s); the first '
+           'finished' % pid)
+
+
+def test_46_a_pitr_killed_in_the_middle_is_reported_by_the_next_run_which_repairs(host):
+    psql(host, 'CREATE TABLE kill_marker AS SELECT 46 AS answer')
+    archive_everything(host)
+    sh(host, 'rm -f /tmp/pitr-killer.json')
+    sh(host, 'printf %s > /tmp/pitr-killer.py', KILLER)
+    sh(host, 'systemd-run --unit=pitr-killer python3 /tmp/pitr-killer.py %s' % AUDIT)
+    rc, out, _s, _r = playbook('pitr', 'killed', {'pitr_latest': True, 'pitr_confirm': HOST,
+                                                  'pitr_reason': 'molecule: killed'})
+    assert rc != 0, 'the run was not killed'
+    killed = json.loads(host.file('/tmp/pitr-killer.json').content_string)
+    aside = killed['record']['moved_aside_to']
+    # What kill -9 leaves: the cluster down, the old data directory aside, and the record of the run.
+    assert host.file(aside).is_directory
+    assert 'Database cluster state:               shut down' in sh(
+        host, 'runuser -u postgres -- /usr/lib/postgresql/17/bin/pg_controldata %s' % aside)
+    running = sh(host, 'ls %s' % AUDIT).split()
+    assert [n for n in running if n.endswith('-running.json')], running
+    # The next plan says where the data directory is (no confirmation: it stops after the plan).
+    rc, out, _s, _r = playbook('pitr', 'after-kill-plan', {'pitr_latest': True})
+    out = flat(out)
+    assert rc != 0 and 'Read the plan above' in out
+    assert 'did not finish' in out and 'the data directory as it was before that run is at %s' % aside in out, \
+        out[-4000:]
+    # A normal run repairs: it reports the stale lock and the interrupted run, restores, and keeps both directories.
+    rc, out, seconds, _r = playbook('pitr', 'after-kill-repair', {'pitr_latest': True, 'pitr_confirm': HOST})
+    assert rc == 0, out[-4000:]
+    out = flat(out)
+    assert 'a stale lock of cluster 17/main was found and cleared' in out
+    record = last_record(host)
+    assert record['status'] == 'ok' and record['interrupted_runs'][0]['moved_aside_to'] == aside
+    assert host.file(aside).is_directory
+    if record['moved_aside_to']:  # what the killed run left in the data directory, kept too
+        assert host.file(record['moved_aside_to']).is_directory
+    assert psql(host, 'SELECT answer FROM kill_marker') == '46' and psql(host, 'SELECT NOT pg_is_in_recovery()') == 't'
+    names = sh(host, 'ls %s' % AUDIT).split()
+    assert not [n for n in names if n.endswith('-running.json')] and [n for n in names if n.endswith('-interrupted.json')]
+    report('kill -9 during an in-place PITR (stage: %s): the next plan named the old data directory %s; a normal run '
+           'repaired it in %.1f s' % (killed['record']['stage'], aside, seconds))
+
+
 # --- restore elsewhere ------------------------------------------------------------------------------
 
 def archive_listing(host):
@@ -311,8 +492,13 @@ def test_60_standby_rebuild_streams(host):
         refused, out, _s, _r = playbook('standby_rebuild', 'standby-refused', extra)
         assert refused != 0 and 'as a PRIMARY' in out
         sh(host, 'pg_ctlcluster 17 replica stop')
+        # Stopped, it is still a former primary (pg_control "shut down"): its unarchived WAL would be lost.
+        refused, out, _s, _r = playbook('standby_rebuild', 'standby-refused-stopped', extra)
+        out = flat(out)
+        assert refused != 0 and 'was last a primary: pg_control says "Database cluster state: shut down"' in out
+        assert 'standby_force=true' in out
         rc, out, seconds, _r = playbook('standby_rebuild', 'standby', {
-            'standby_pg_cluster': 'replica', 'standby_confirm': HOST,
+            'standby_pg_cluster': 'replica', 'standby_confirm': HOST, 'standby_force': True,
             'standby_primary_conninfo': 'host=/var/run/postgresql port=5432 user=postgres application_name=replica'})
         assert rc == 0, out[-4000:]
         assert 'is a standby (streaming' in out or 'is a standby (replaying' in out

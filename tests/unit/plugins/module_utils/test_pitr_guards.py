@@ -220,8 +220,10 @@ def test_a_stale_lock_is_reported_and_cleared(tmp_path):
 def test_plans_and_restores_elsewhere_take_no_lock(tmp_path):
     host = new_host()
     with ClusterLock('17/main', job='in-place PITR of stanza main', lock_dir=str(tmp_path / 'locks')):
-        plan = make(host, tmp_path).run(Request(Target('time', T)), plan_only=True)
-    assert plan['status'] == 'planned'
+        result = make(host, tmp_path).run(Request(Target('time', T)), plan_only=True)
+    assert result['status'] == 'planned'
+    assert any(w.startswith('a recovery of this cluster is running now: in-place PITR of stanza main (pid %d'
+                            % os.getpid()) and 'is refused until it ends' in w for w in result['plan']['warnings'])
 
 
 # --- 4. the audit record at the first change; a killed run is found by the next ----------------
