@@ -33,6 +33,7 @@ options:
       - Operating system user that runs pg_dump, pg_restore, psql and gpg, and that the row-counting
         session connects as, when the module runs as root.
       - Files and directories the module creates belong to this user.
+      - C(root) is refused.
     type: str
     default: postgres
   bin_dir:

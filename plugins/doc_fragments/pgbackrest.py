@@ -17,6 +17,8 @@ options:
     description:
       - Operating system user that runs pgBackRest and psql when the module runs as root.
       - The repository and the cluster's data directory belong to this user.
+      - C(root) is refused (pgBackRest run as root leaves root-owned files in the repository, spool, log and
+        lock paths, and newer releases refuse it).
     type: str
     default: postgres
 requirements:

@@ -66,11 +66,11 @@ PARTIAL_OPTIONS = {
 
 
 def partial_reasons(options):
-    """Why a dump taken with these job options (options_record: extra_options, exclude_table_data)
-    is partial: ['--schema-only: no table data (schema only)', ...]; [] for a complete dump."""
+    """Why a dump taken with these job options (options_record: extra_options) is partial:
+    ['--schema-only: no table data (schema only)', ...]; [] for a complete dump.
+    The job's own exclude_table_data (cache tables, whose definitions stay in the dump and which the
+    manifest expects empty after a restore) does not make a dump partial."""
     reasons = []
-    for pattern in (options or {}).get('exclude_table_data') or []:
-        reasons.append('--exclude-table-data=%s: table data excluded' % pattern)
     for option in (options or {}).get('extra_options') or []:
         name = str(option)[2:].split('=', 1)[0] if str(option).startswith('--') else None
         if name in PARTIAL_OPTIONS:

@@ -79,6 +79,8 @@ options:
       - Further pg_dump options, each one list item in long form (C(--no-comments), C(--exclude-schema=audit)).
       - Checked against the installed pg_dump's C(--help) and refused when unknown, when the job sets them
         itself (file, format, compress, jobs, snapshot, connection) or when they break the snapshot.
+      - Options that leave part of the database out (C(--schema-only), C(--exclude-table=...),
+        C(--exclude-schema=...), C(--table=...), ...) make the dumps partial (RV(dumps[].partial)).
     type: list
     elements: str
     default: []
@@ -212,6 +214,15 @@ dumps:
       description: Warnings pg_dump printed.
       type: list
       elements: str
+    partial:
+      description:
+        - Whether an extra option left part of the database out (C(--schema-only), C(--exclude-table),
+          C(--exclude-schema), ...). Retention never takes a partial dump for the last good one.
+      type: bool
+    partial_reasons:
+      description: The options that make the dump partial, each with what is missing.
+      type: list
+      elements: str
   sample: [{"database": "shop", "path": "/var/backups/pgops-dump/shop/20261121T020000Z", "size_bytes": 8716288,
             "rows_total": 1000000, "table_count": 24, "duration_seconds": 2.4, "encrypted": false}]
 failed:
@@ -260,6 +271,15 @@ would_dump:
   returned: check mode
   type: list
   elements: dict
+partial:
+  description: In check mode, whether the run's dumps would be partial (see RV(dumps[].partial)).
+  returned: check mode
+  type: bool
+partial_reasons:
+  description: In check mode, the options that would make the dumps partial.
+  returned: check mode
+  type: list
+  elements: str
 would_prune:
   description: In check mode, the dump directories retention would delete after this run.
   returned: check mode

@@ -19,7 +19,10 @@ extends_documentation_fragment:
   - pgops.backup.pgbackrest
 options:
   stanza:
-    description: Name of the stanza, as in the C([section]) of C(pgbackrest.conf).
+    description:
+      - Name of the stanza, as in the C([section]) of C(pgbackrest.conf).
+      - 1 to 64 letters, digits, C(_), C(-) and C(.), starting with a letter, digit or C(_); anything else
+        (a quote, a space, C(/), C([)) is refused before any command runs.
     type: str
     required: true
   state:

@@ -284,6 +284,25 @@ def test_retention_count_of_the_job(host):
     assert len(units(host, DEST + '/appdb')) == 3  # retention_count: 3
 
 
+def test_a_partial_dump_run_as_root_is_marked_and_keeps_the_last_complete_dump(host):
+    """--schema-only (issue 12): marked partial; with a count of 1 the newest complete dump still stays.
+    Started as root (sudo, no --run-as): pg_dump runs as postgres and every file belongs to postgres."""
+    complete = newest(host, DEST + '/appdb')
+    assert manifest(host, complete)['partial'] is False
+    cmd = host.run('pgops-backup --json dump --job-file %s --job partial-test --database appdb '
+                   '--option=--schema-only --keep-count 1', JOB_FILE % 'nightly')
+    assert cmd.rc == 0, cmd.stderr
+    rec = json.loads(cmd.stdout)
+    assert rec['status'] == 'ok' and rec['partial'] is True, rec
+    (dump,) = rec['dumps']
+    assert dump['partial_reasons'] == ['--schema-only: no table data (schema only)']
+    assert manifest(host, dump['path'])['partial'] is True
+    assert units(host, DEST + '/appdb') == sorted([complete.rsplit('/', 1)[1], dump['path'].rsplit('/', 1)[1]])
+    assert_checksums(host, complete)
+    assert host.check_output('find %s -user root -printf "%%p\\n"', DEST) == ''
+    host.run('rm -rf %s', dump['path'])
+
+
 # --- failures leave no partial output and keep the earlier dumps ------------------------------------
 
 def test_a_full_destination_leaves_no_partial_file_and_the_previous_dump_intact(host):

@@ -138,7 +138,7 @@ def test_prune_only_and_dry_run(host, tmp_path, capsys):
 
 
 def test_restore_mismatch_exits_1_and_records_the_tables(host, tmp_path):
-    assert run(tmp_path, 'dump', '--job-file', job_file(tmp_path, exclude_table_data=[])) == 0
+    assert run(tmp_path, 'dump', '--job-file', job_file(tmp_path)) == 0
     host.sessions.restored = [dict(t, rows=0) if t['name'] == 'Mixed Case Table' else t for t in fakes.DEFAULT_TABLES]
     assert run(tmp_path, 'restore-dump', '--source', str(tmp_path / 'dumps' / 'appdb'), '--target-database', 'c') == 1
     data = record(tmp_path, 'pg-dump-restore-c')
@@ -181,10 +181,10 @@ def test_started_as_root_the_postgresql_programs_run_as_postgres(host, tmp_path,
 
 
 def test_dump_record_says_partial(host, tmp_path):
-    assert run(tmp_path, 'dump', '--job-file', job_file(tmp_path, exclude_table_data=[])) == 0
+    assert run(tmp_path, 'dump', '--job-file', job_file(tmp_path)) == 0
     data = record(tmp_path, 'pg-dump-nightly')
     assert data['partial'] is False and data['dumps'][0]['partial'] is False
-    assert run(tmp_path, 'dump', '--job-file', job_file(tmp_path, exclude_table_data=[], extra_options=['--exclude-schema=audit'])) == 0
+    assert run(tmp_path, 'dump', '--job-file', job_file(tmp_path, extra_options=['--exclude-schema=audit'])) == 0
     data = record(tmp_path, 'pg-dump-nightly')
     assert data['partial'] is True
     assert data['dumps'][0]['partial_reasons'][0].startswith('--exclude-schema=audit: ')
