@@ -285,7 +285,7 @@ def main(argv=None):
     try:
         prepare(args)
     except EngineError as exc:
-        if not getattr(args, 'quiet', False):
-            sys.stderr.write('pgops-backup: FAILED: %s\n' % exc.full_message())
-        return 2
+        sys.stderr.write('pgops-backup: FAILED: %s\n' % exc.full_message())
+        # As an ExecCondition (should-run) 1..254 would silently skip the unit: fail it instead.
+        return FAIL if args.func is cmd_should_run else 2
     return args.func(args)

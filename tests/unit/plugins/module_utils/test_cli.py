@@ -263,3 +263,10 @@ def test_notify_accepts_ordinary_commands(use, tmp_path):
     fake = use(FakeProcess().on('--no-pager', out='x\n').on('/bin/sh'))
     assert cli.main(['--quiet', '--record-dir', str(records), 'notify', 'x.service', '--notify-config', config]) == 0
     assert 'PGOPS_NOTIFY_SECRET' not in fake.calls[-1]['env']
+
+
+def test_a_refused_run_as_fails_an_exec_condition_instead_of_skipping_the_unit(use, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(process.os, 'geteuid', lambda: 0)
+    fake = use(FakeProcess())
+    assert cli.main(['--quiet', '--run-as', 'root', 'should-run', '--port', '5432']) == cli.FAIL
+    assert fake.calls == [] and 'FAILED: refusing to run' in capsys.readouterr().err
