@@ -75,6 +75,8 @@ def _request(args):
                    wal_scan_segments=args.wal_scan_segments, timeout=args.timeout,
                    primary_conninfo=getattr(args, 'primary_conninfo', None), scratch_name=args.scratch_name,
                    scratch_port=args.scratch_port, scratch_base_dir=args.scratch_base_dir,
+                   scratch_state=getattr(args, 'scratch_state', None) or 'stopped',
+                   scratch_reserve=getattr(args, 'scratch_reserve', None),
                    requested_by=args.requested_by, reason=args.reason,
                    allow_standby=getattr(args, 'allow_standby', False),
                    force_rebuild=getattr(args, 'force_rebuild', False))
@@ -205,6 +207,11 @@ def _target_args(p):
     p.add_argument('--scratch-name', default='pitr')
     p.add_argument('--scratch-port', type=int)
     p.add_argument('--scratch-base-dir', default=DEFAULT_BASE_DIR)
+    p.add_argument('--scratch-state', choices=('stopped', 'running', 'removed'), default='stopped',
+                   help='the scratch instance after the run: stopped (default; the output says how to start it), '
+                        'running (kept for inspection) or removed')
+    p.add_argument('--scratch-reserve', help="free space kept on production's data and pg_wal file systems: auto "
+                                             "(default: the larger of 10%% and 1 GiB), a percentage or a size; 0: off")
     p.add_argument('--no-switch-wal', action='store_true', help='never switch WAL on the running cluster')
     p.add_argument('--wal-scan-segments', type=int, default=256)
     p.add_argument('--timeout', type=int, default=3600, help='seconds to wait for recovery')

@@ -50,7 +50,7 @@ from .postgres import Psql, find_cluster, list_clusters
 from .process import EngineError
 from .records import DEFAULT_RECORD_DIR, JobRecord, write_json_atomic
 from .restore_point import DEFAULT_REGISTRY_DIR, load as load_restore_point
-from .scratch import DEFAULT_BASE_DIR, ScratchInstance
+from .scratch import DEFAULT_BASE_DIR, ScratchInstance, parse_reserve
 from .wal import WalArchive
 
 DESTINATIONS = ('in_place', 'elsewhere')
@@ -94,7 +94,8 @@ class Request(object):
     def __init__(self, target, destination='in_place', backup_set=None, repo=None, stop_cluster=False,
                  delta=False, switch_wal=True, wal_scan_segments=256, timeout=3600, primary_conninfo=None,
                  scratch_name='pitr', scratch_port=None, scratch_base_dir=DEFAULT_BASE_DIR,
-                 scratch_state='running', requested_by=None, reason=None, allow_standby=False, force_rebuild=False):
+                 scratch_state='stopped', requested_by=None, reason=None, allow_standby=False, force_rebuild=False,
+                 scratch_reserve=None):
         if destination not in DESTINATIONS:
             raise EngineError('destination must be one of %s, not %r' % (', '.join(DESTINATIONS), destination))
         if target.kind == 'standby' and destination != 'in_place':
@@ -138,6 +139,8 @@ class Request(object):
         self.scratch_port = scratch_port or None
         self.scratch_base_dir = scratch_base_dir
         self.scratch_state = scratch_state
+        # A scratch restore keeps this free on production's data and pg_wal file systems (scratch.check_space).
+        self.scratch_reserve = parse_reserve(scratch_reserve)
         self.requested_by = requested_by
         self.reason = reason
         self.allow_standby = bool(allow_standby)
@@ -641,11 +644,8 @@ class Pitr(object):
                 raise EngineError('scratch instance %s already exists (%s)' % (inst.name, inst.data_directory),
                                   hint='remove it first (state=absent) or choose another scratch_name')
             port = inst.choose_port()
-            where = _existing_parent(self.runner, inst.base_dir)
-            free = free_bytes(self.runner, where)
-            if free < need:
-                raise EngineError('not enough free space in %s for the scratch instance: %s free, %s needed'
-                                  % (where, _size(free), _size(need)))
+            space = inst.check_space(need, req.scratch_reserve)
+            where, free = space['path'], space['free_bytes']
             out = inst.describe()
             out.update(mode='scratch', port=port, required_bytes=need, free_bytes=free,
                        space='%s free in %s, %s needed' % (_size(free), where, _size(need)))
@@ -1178,6 +1178,8 @@ class Pitr(object):
         elif req.scratch_state == 'removed':
             inst.remove()
         result['scratch']['state'] = req.scratch_state
+        result['scratch']['next'] = inst.how_to(req.scratch_state)
+        self._say(result['scratch']['next'])
         return result
 
     def remove_scratch(self, name, base_dir=DEFAULT_BASE_DIR, check_mode=False):

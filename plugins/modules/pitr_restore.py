@@ -158,10 +158,24 @@ options:
     type: path
     default: /var/lib/postgresql/pgops-scratch
   scratch_state:
-    description: What to do with the scratch instance once recovery is verified.
+    description:
+      - What to do with the scratch instance once recovery is verified. C(stopped) (the default) stops it, so that a
+        forgotten instance does not hold memory, a port and WAL; C(running) keeps it running for inspection;
+        C(removed) deletes it.
+      - RV(scratch.next) says how to reach it, or how to start, stop and remove it. It accepts only the OS user
+        postgres on its Unix socket (C(local all postgres peer)), never TCP.
     type: str
     choices: [running, stopped, removed]
-    default: running
+    default: stopped
+  scratch_reserve:
+    description:
+      - Free space kept on the file systems of the data directory and C(pg_wal) (its symlink followed) of the clusters of
+        this host when O(scratch_base_dir) shares one with them: a restore elsewhere that would leave less (backup size
+        plus WAL) is refused before anything is restored.
+      - C(auto) (default) is the larger of 10% of that file system and 1 GiB; or a percentage (C(20%)) or a size
+        (C(5G)); C(0) turns it off.
+    type: str
+    default: auto
   state:
     description:
       - C(restored) performs the restore. C(absent) stops and deletes the scratch instance O(scratch_name) (only what
@@ -360,7 +374,9 @@ standby:
   returned: success, target_type=standby
   type: dict
 scratch:
-  description: The scratch instance (name, port, socket_directory, data_directory, log_file, psql command, state).
+  description:
+    - The scratch instance (name, port, socket_directory, data_directory, log_file, psql, start and stop commands, state).
+    - C(next) says, in one sentence, how to reach it (running) or start it (stopped), stop it and remove it.
   returned: success, destination=elsewhere
   type: dict
 archive_mode:
@@ -436,7 +452,8 @@ def main():
         scratch_name=dict(type='str', default='pitr'),
         scratch_port=dict(type='int'),
         scratch_base_dir=dict(type='path', default=DEFAULT_BASE_DIR),
-        scratch_state=dict(type='str', default='running', choices=list(SCRATCH_STATES)),
+        scratch_state=dict(type='str', default='stopped', choices=list(SCRATCH_STATES)),
+        scratch_reserve=dict(type='str', default='auto'),
         state=dict(type='str', default='restored', choices=['restored', 'absent']),
         plan_only=dict(type='bool', default=False),
         requested_by=dict(type='str'),
@@ -463,7 +480,8 @@ def main():
                           primary_conninfo=p['primary_conninfo'], scratch_name=p['scratch_name'],
                           scratch_port=p['scratch_port'], scratch_base_dir=p['scratch_base_dir'],
                           scratch_state=p['scratch_state'], requested_by=p['requested_by'], reason=p['reason'],
-                          allow_standby=p['allow_standby'], force_rebuild=p['force_rebuild'])
+                          allow_standby=p['allow_standby'], force_rebuild=p['force_rebuild'],
+                          scratch_reserve=p['scratch_reserve'])
         result = pitr.run(request, check_mode=module.check_mode, plan_only=p['plan_only'])
     except EngineError as exc:
         fail_from(module, exc, pgbr.runner, status=getattr(exc, 'status', 'failed'), plan=getattr(exc, 'plan', None),

@@ -449,7 +449,8 @@ def archive_listing(host):
 def test_50_restore_elsewhere_never_touches_the_source_archive(host):
     source_tli = int(psql(host, 'SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)'), 16)
     before = archive_listing(host)
-    extra = {'pitr_latest': True, 'pitr_destination': 'elsewhere', 'pitr_scratch_name': 'forensics'}
+    extra = {'pitr_latest': True, 'pitr_destination': 'elsewhere', 'pitr_scratch_name': 'forensics',
+             'pitr_scratch_state': 'running'}  # kept running to be inspected (stopped by default)
     rc, out, seconds, _r = playbook('pitr', 'elsewhere', extra)
     assert rc == 0, out[-4000:]
     marker = json.loads(host.file('/var/lib/postgresql/pgops-scratch/forensics.pgops-scratch.json').content_string)
