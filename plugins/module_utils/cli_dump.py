@@ -182,8 +182,8 @@ def cmd_restore_dump(args):
     try:
         job = RestoreJob(
             runner, args.source, args.target_database, jobs=args.jobs, no_owner=args.no_owner,
-            no_privileges=args.no_privileges, include_globals=not args.no_globals,
-            drop_existing=args.drop_existing, passphrase=_passphrase(settings, False),
+            no_privileges=args.no_privileges, include_globals=args.with_globals and not args.no_globals,
+            drop_existing=args.drop_existing, force=args.force, passphrase=_passphrase(settings, False),
             connection=_connection(settings), bin_dir=args.bin_dir, compare=not args.no_compare,
             work_dir=args.work_dir, say=lambda text: _say(args, text))
         if args.dry_run:
@@ -257,8 +257,14 @@ def register(subparsers):
     p.add_argument('--jobs', type=int, default=0, help='parallel pg_restore jobs (0: cores)')
     p.add_argument('--no-owner', dest='no_owner', action='store_true')
     p.add_argument('--no-privileges', dest='no_privileges', action='store_true')
-    p.add_argument('--no-globals', dest='no_globals', action='store_true', help='do not restore roles/tablespaces')
+    p.add_argument('--globals', dest='with_globals', action='store_true',
+                   help='also restore the roles and tablespaces of the dump (missing roles only; existing roles, '
+                        'their passwords included, are left as they are)')
+    p.add_argument('--no-globals', dest='no_globals', action='store_true', help='(the default) do not restore '
+                   'roles/tablespaces')
     p.add_argument('--drop-existing', dest='drop_existing', action='store_true')
+    p.add_argument('--force', action='store_true', help='with --drop-existing: replace the database the dump came '
+                   'from on the same cluster, and terminate its sessions')
     p.add_argument('--no-compare', dest='no_compare', action='store_true')
     p.add_argument('--work-dir', dest='work_dir', help='where encrypted dumps are decrypted (default: next to the dump)')
     p.add_argument('--job', help='record name (default: restore-TARGET)')

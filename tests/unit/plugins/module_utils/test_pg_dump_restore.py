@@ -365,3 +365,14 @@ def test_the_lock_key_is_the_cluster_of_the_port_then_its_cluster_name(tmp_path)
     assert job.cluster_key() is None
     job = dump_restore.RestoreJob(host.runner(), str(tmp_path), 'x', connection=Connection(host='/var/run/postgresql'))
     assert job.cluster_key() == '17/main'
+
+
+def test_the_host_command_restores_globals_only_when_asked():
+    import argparse
+    from ansible_collections.pgops.backup.plugins.module_utils import cli_dump
+    parser = argparse.ArgumentParser()
+    cli_dump.register(parser.add_subparsers(dest='command'))
+    args = parser.parse_args(['restore-dump', '--source', '/d', '--target-database', 'x'])
+    assert args.with_globals is False and args.force is False
+    args = parser.parse_args(['restore-dump', '--source', '/d', '--target-database', 'x', '--globals', '--force'])
+    assert args.with_globals is True and args.force is True
