@@ -180,7 +180,7 @@ def test_manifest_counts_are_exact(host):
 
 def test_restore_into_a_fresh_database_matches_the_manifest(host):
     cmd = pgops(host, 'restore-dump', '--source', DEST + '/appdb', '--target-database', 'appdb_restored',
-                '--drop-existing', '--jobs', '2')
+                '--drop-existing', '--jobs', '2', '--globals')
     assert cmd.rc == 0, cmd.stderr
     result = json.loads(cmd.stdout)
     assert result['status'] == 'ok' and result['matches'] is True and result['globals_restored'] is True
@@ -208,6 +208,73 @@ def test_restore_of_a_database_with_a_unicode_name(host):
     assert json.loads(cmd.stdout)['matches'] is True
     assert count(host, 'Reports \u00dc restored', 'public', '\u65e5\u672c\u8a9e\u30c6\u30fc\u30d6\u30eb') == 12
     psql(host, 'DROP DATABASE "Reports \u00dc restored"')
+
+
+# --- the guards of a restore into an existing cluster (issue 12) ----------------------------------------
+
+ROLES = '/var/lib/postgresql/pgops-roles-test'  # postgres may create it
+
+
+def rolpassword(host, role):
+    return psql(host, "SELECT coalesce(rolpassword, '-') FROM pg_authid WHERE rolname = '%s'" % role)
+
+
+def test_a_restore_never_changes_an_existing_roles_password(host):
+    """The dump's globals hold app_owner's password hash of dump time; the password was rotated since.
+    Restoring with --globals creates the role that is missing and leaves app_owner as it is now."""
+    psql(host, "ALTER ROLE app_owner PASSWORD 'at-dump-time-1'")
+    psql(host, "CREATE ROLE dump_only_role LOGIN PASSWORD 'only-in-the-dump-2'")
+    dumped_hash = rolpassword(host, 'dump_only_role')
+    try:
+        cmd = pgops(host, 'dump', '--destination', ROLES, '--database', 'appdb', '--job', 'roles-test')
+        assert cmd.rc == 0, cmd.stderr
+        unit = newest(host, ROLES + '/appdb')
+        assert 'ALTER ROLE app_owner' in host.check_output('grep -i "PASSWORD" %s/globals.sql', unit)
+        psql(host, "ALTER ROLE app_owner PASSWORD 'rotated-after-the-dump-3'")
+        psql(host, 'DROP ROLE dump_only_role')
+        before = rolpassword(host, 'app_owner')
+        assert before.startswith('SCRAM-SHA-256$')
+        # without --globals nothing of the globals is replayed
+        cmd = pgops(host, 'restore-dump', '--source', unit, '--target-database', 'appdb_roles')
+        assert cmd.rc == 0, cmd.stderr
+        assert json.loads(cmd.stdout)['globals_restored'] is False
+        assert psql(host, "SELECT count(*) FROM pg_roles WHERE rolname = 'dump_only_role'") == '0'
+        # with --globals: the missing role is created (with its password), the existing one untouched
+        cmd = pgops(host, 'restore-dump', '--source', unit, '--target-database', 'appdb_roles', '--drop-existing',
+                    '--globals')
+        assert cmd.rc == 0, cmd.stderr
+        result = json.loads(cmd.stdout)
+        assert 'app_owner' in result['globals']['left_unchanged'] and 'dump_only_role' in result['globals']['created']
+        assert rolpassword(host, 'app_owner') == before
+        assert rolpassword(host, 'dump_only_role') == dumped_hash
+    finally:
+        psql(host, 'DROP DATABASE IF EXISTS appdb_roles')
+        psql(host, 'DROP ROLE IF EXISTS dump_only_role')
+        psql(host, 'ALTER ROLE app_owner PASSWORD NULL')
+        host.run('rm -rf %s %s/pg-dump-roles-test.json', ROLES, RECORDS)
+
+
+def test_drop_existing_refuses_the_original_and_a_database_in_use(host):
+    before = count(host, 'appdb', 'public', 'orders')
+    cmd = pgops(host, 'restore-dump', '--source', DEST + '/appdb', '--target-database', 'appdb', '--drop-existing')
+    assert cmd.rc == 1
+    assert "database 'appdb' is the database this dump was taken from, on the same cluster" in cmd.stderr
+    assert '--force' in cmd.stderr and count(host, 'appdb', 'public', 'orders') == before
+    cmd = pgops(host, 'restore-dump', '--source', DEST + '/appdb', '--target-database', 'appdb_busy')
+    assert cmd.rc == 0, cmd.stderr
+    host.run("runuser -u postgres -- sh -c 'nohup psql -XAtq -d appdb_busy -c \"SELECT pg_sleep(60)\" "
+             ">/dev/null 2>&1 &'")
+    try:
+        wait_for(lambda: psql(host, "SELECT count(*) FROM pg_stat_activity WHERE datname = 'appdb_busy'") != '0',
+                 what='a session on appdb_busy')
+        cmd = pgops(host, 'restore-dump', '--source', DEST + '/appdb', '--target-database', 'appdb_busy',
+                    '--drop-existing')
+        assert cmd.rc == 1 and "database 'appdb_busy' has 1 active session(s)" in cmd.stderr, cmd.stderr
+        cmd = pgops(host, 'restore-dump', '--source', DEST + '/appdb', '--target-database', 'appdb_busy',
+                    '--drop-existing', '--force')
+        assert cmd.rc == 0, cmd.stderr
+    finally:
+        psql(host, 'DROP DATABASE IF EXISTS appdb_busy WITH (FORCE)')
 
 
 # --- encryption -----------------------------------------------------------------------------------

@@ -241,6 +241,39 @@ def test_a_failing_sql_check_fails_the_drill_and_keep_failed_keeps_the_copy(host
     assert_production_untouched(host)
 
 
+# --- the reserve on production's file systems (issue 12) ---------------------------------------------------
+
+def test_a_drill_that_would_eat_the_reserve_of_the_primary_is_refused(host):
+    """The scratch directory shares the primary's file system: a reserve of 99% cannot be kept, so the
+    drill is refused before anything is restored."""
+    only_debian13(host)
+    for name in ('pgbackrest', 'pg_dump'):
+        rc, report = drill(host, name, '--scratch-reserve', '99%')
+        assert rc == 1 and report['failed_checks'] == ['source'], report['lines']
+        assert 'below the reserve of' in report['error'] and '(scratch reserve 99% of the file system)' in report['error']
+        assert re.search(r'the data directory of \d+/main \(/var/lib/postgresql/\d+/main\)', report['error'])
+        assert 'scratch_base_dir' in report['hint']
+        assert not report.get('phases', {}).get('restore')
+        assert_scratch_gone(host)
+    assert_production_untouched(host)
+
+
+def test_a_scratch_file_system_too_small_for_the_copy_is_refused(host):
+    """A small tmpfs over the scratch directory: a file system of its own (no reserve applies), but the
+    restored copy does not fit, so the drill is refused before anything is restored."""
+    only_debian13(host)
+    host.check_output('mount -t tmpfs -o size=16m,mode=0700,uid=postgres,gid=postgres pgops-scratch-test %s', SCRATCH)
+    try:
+        rc, report = drill(host, 'pgbackrest')
+        assert rc == 1 and report['failed_checks'] == ['source'], report['lines']
+        assert 'not enough free space in %s for the scratch instance' % SCRATCH in report['error']
+        assert host.check_output('ls -A %s', SCRATCH) == ''
+    finally:
+        host.check_output('umount %s', SCRATCH)
+    assert_scratch_gone(host)
+    assert_production_untouched(host)
+
+
 # --- the timer and the playbook ----------------------------------------------------------------------------
 
 def test_the_timers_service_writes_the_report(host):
