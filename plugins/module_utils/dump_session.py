@@ -56,6 +56,9 @@ DATABASE_SQL = (
     "SELECT d.datname, pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, "
     "current_setting('server_version_num')::int, current_setting('server_version'), pg_backend_pid() "
     "FROM pg_catalog.pg_database d WHERE d.datname = current_database()")
+# NULL (not an error, which would abort the transaction) when the dump user may not read pg_control.
+SYSTEM_ID_SQL = ("SELECT CASE WHEN pg_catalog.has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE') "
+                 "THEN (SELECT system_identifier::text FROM pg_catalog.pg_control_system()) END")
 KIND_NAMES = {'r': 'table', 'p': 'partitioned table', 'm': 'materialized view'}
 
 
@@ -106,6 +109,8 @@ class SnapshotWork(object):
         locale = self._locale()
         database = {'name': row[0], 'encoding': row[1], 'collate': row[2], 'ctype': row[3]}
         database.update(locale)
+        # Which cluster the dump comes from: a restore with drop_existing refuses this database there.
+        database['system_identifier'] = self._one(SYSTEM_ID_SQL)[0]
         return {'snapshot': snapshot, 'server_version_num': int(row[4]), 'server_version': row[5],
                 'backend_pid': int(row[6]), 'database': database}
 

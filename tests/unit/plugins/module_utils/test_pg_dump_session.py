@@ -40,6 +40,8 @@ class FakeCursor(object):
             self.result = [('appdb', 'UTF8', 'C.UTF-8', 'C.UTF-8', self.conn.version, '17.12 (Debian)', 4242)]
         elif sql == "SELECT current_setting('server_version_num')":
             self.result = [(str(self.conn.version),)]
+        elif sql == dump_session.SYSTEM_ID_SQL:
+            self.result = [('7440000000000000001',)]
         elif sql.startswith('SELECT datlocprovider'):
             self.result = [('i', 'und-x-icu')]
         elif sql == dump_session.TABLES_SQL:
@@ -87,14 +89,15 @@ def test_begin_opens_repeatable_read_and_exports_the_snapshot():
                                  'SELECT pg_catalog.pg_export_snapshot()']
     assert info['snapshot'] == '00000003-0000001B-1' and info['server_version_num'] == 170012
     assert info['database'] == {'name': 'appdb', 'encoding': 'UTF8', 'collate': 'C.UTF-8', 'ctype': 'C.UTF-8',
-                                'locale_provider': 'icu', 'locale': 'und-x-icu'}
-    assert 'datlocale' in conn.executed[-1]
+                                'locale_provider': 'icu', 'locale': 'und-x-icu',
+                                'system_identifier': '7440000000000000001'}
+    assert 'datlocale' in conn.executed[-2] and conn.executed[-1] == dump_session.SYSTEM_ID_SQL
 
 
 def test_pg15_reads_the_icu_locale_from_its_own_column_and_older_have_none():
     conn = FakeConn(version=150020)
     dump_session.SnapshotWork(conn).begin()
-    assert 'daticulocale' in conn.executed[-1]
+    assert 'daticulocale' in conn.executed[-2]
     conn = FakeConn(version=140010)
     info = dump_session.SnapshotWork(conn).begin(export_snapshot=False)
     assert info['snapshot'] is None and info['database']['locale_provider'] == 'libc'
