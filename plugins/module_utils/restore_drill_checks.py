@@ -228,6 +228,8 @@ class Checks(object):
             problems.append('its data directory is %s' % facts['data_directory'])
         if facts['in_recovery']:
             problems.append('it is still in recovery')
+        if facts['listen_addresses']:
+            problems.append('it listens on TCP (%s)' % facts['listen_addresses'])
         where = 'port %d (%s), data directory %s, archive_mode=%s' % (
             facts['port'], 'Unix socket only' if not facts['listen_addresses'] else 'listening on %s'
             % facts['listen_addresses'], facts['data_directory'], facts['archive_mode'])

@@ -259,7 +259,8 @@ class DrillHost(object):
             return 0, rows(self.promoted_state), ''
         if sql == checks.ISOLATION_SQL:
             data_dir = [d for d, up in self.running.items() if up][0]
-            return 0, rows([self.settings['archive_mode'], port, data_dir, '', 'f', self.settings['data_checksums'],
+            return 0, rows([self.settings['archive_mode'], port, data_dir, self.settings.get('listen_addresses', ''), 'f',
+                            self.settings['data_checksums'],
                             self.settings['server_version_num']]), ''
         if sql == checks.DATABASES_SQL:
             return 0, rows(*[[d] for d in self.databases]), ''

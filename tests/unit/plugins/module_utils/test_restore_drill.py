@@ -247,6 +247,13 @@ def test_a_scratch_instance_that_is_not_isolated_stops_the_drill_at_once(tmp_pat
     assert host.ran('pg_amcheck') == [] and host.ran('pg_ctl', 'stop', SCRATCH)
 
 
+def test_a_scratch_instance_listening_on_tcp_is_not_isolated(tmp_path):
+    host = fakes.DrillHost()
+    host.settings['listen_addresses'] = '*'
+    err = failed(host, tmp_path)
+    assert 'isolation: the scratch instance is not isolated: it listens on TCP (*)' in err.msg
+
+
 def test_debian_12_postgresql_15_and_pgbackrest_2_45(tmp_path):
     info = json.loads(fakes.fixture('info-ok-2.45.json', os.path.join(fakes.FIXTURES, '..')))
     host = fakes.DrillHost(version='15', info=info)
