@@ -73,7 +73,7 @@ options:
       - Restore the dump's globals (roles, tablespaces) before the database. Off by default, since the
         target is an existing cluster whose roles belong to it.
       - Roles that exist in the target cluster are left exactly as they are (password, attributes, settings,
-        memberships): their statements are left out. Missing roles are created with their attributes,
+        memberships); their statements are left out. Missing roles are created with their attributes,
         password and memberships. Tablespaces that exist are kept ("already exists" is ignored).
     type: bool
     default: false

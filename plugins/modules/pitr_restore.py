@@ -127,7 +127,7 @@ options:
   allow_standby:
     description:
       - An in-place recovery is refused when the cluster is a standby (C(pg_is_in_recovery()), C(standby.signal), or
-        pg_control says it was last in recovery) or a primary that does not archive into O(stanza): promoting it would
+        pg_control says it was last in recovery) or a primary that does not archive into O(stanza); promoting it would
         make a second writable primary with the stanza's system identifier and fork its timeline history.
       - V(true) recovers it anyway as a separate primary and restores it with C(archive_mode=off), so the forked timeline
         never reaches the stanza; the plan says so. No backup of it goes to the stanza.
@@ -136,7 +136,7 @@ options:
   force_rebuild:
     description:
       - A standby rebuild (O(target_type=standby)) is refused when the stopped cluster was last a primary (pg_control
-        C(Database cluster state) not C(shut down in recovery), no C(standby.signal)): its unarchived WAL would be
+        C(Database cluster state) not C(shut down in recovery), no C(standby.signal)); its unarchived WAL would be
         overwritten. V(true) rebuilds it anyway.
     type: bool
     default: false
@@ -170,7 +170,7 @@ options:
   scratch_reserve:
     description:
       - Free space kept on the file systems of the data directory and C(pg_wal) (its symlink followed) of the clusters of
-        this host when O(scratch_base_dir) shares one with them: a restore elsewhere that would leave less (backup size
+        this host when O(scratch_base_dir) shares one with them; a restore elsewhere that would leave less (backup size
         plus WAL) is refused before anything is restored.
       - C(auto) (default) is the larger of 10% of that file system and 1 GiB; or a percentage (C(20%)) or a size
         (C(5G)); C(0) turns it off.
