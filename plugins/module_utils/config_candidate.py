@@ -33,6 +33,7 @@ ROTATION_HINT = ('a pgBackRest repository cannot be re-keyed in place: keep the 
                  'or rotate through a new repository (add it to pgbackrest_repositories with its own cipher_pass, '
                  'let it take a full backup, then remove the old one once its backups have expired); '
                  'see docs/refusals.md')
+_NOT_FOR_COMMAND = re.compile(r"option '(?:config|stanza)' not valid for command")
 _SETTING_RE = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=', re.MULTILINE)
 _LOG_LINE_RE = re.compile(r'^\S+ \S+ \S+ \[\d+\] (?:LOG|FATAL|HINT|DETAIL):\s*', re.MULTILINE)
 _CREDENTIAL_WORDS = ('403', 'Forbidden', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied')
@@ -234,6 +235,8 @@ class PgBackRestConfigChange(object):
             for command in commands:
                 args = (['--stanza=%s' % stanza] if stanza else []) + ['help', command]
                 result = self._pgbackrest(config, include, *args)
+                if result.rc != 0 and _NOT_FOR_COMMAND.search(result.stdout + result.stderr):
+                    continue  # version takes no configuration, server no stanza: nothing to parse there
                 if result.rc != 0:
                     detail = ' '.join(line.strip() for line in (result.stdout + result.stderr).splitlines()
                                       if line.strip())

@@ -138,6 +138,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pgops.backup.plugins.module_utils.config_candidate import ManagedFile, PgBackRestConfigChange
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import fail_from, module_runner
 from ansible_collections.pgops.backup.plugins.module_utils.process import EngineError
+from ansible_collections.pgops.backup.plugins.module_utils.stanza import validate_stanza_name
 
 FILE_SPEC = dict(name=dict(type='str', required=True), content=dict(type='str', required=True))
 
@@ -165,6 +166,8 @@ def main():
     runner = module_runner(module)
     result = dict(changed=False, files=[], directories=[], problems=[])
     try:
+        for stanza in module.params['stanzas']:
+            validate_stanza_name(stanza)
         change = PgBackRestConfigChange(runner, managed_files(module.params), config_path=module.params['config'],
                                         include_path=module.params['include_path'], stanzas=module.params['stanzas'],
                                         repositories=module.params['repositories'])
