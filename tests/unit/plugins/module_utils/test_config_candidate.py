@@ -93,8 +93,6 @@ def test_the_users_own_conf_d_files_are_part_of_the_candidate(live):
             seen.update({n: open(os.path.join(include[0], n)).read() for n in os.listdir(include[0])})
         return original(argv, env=env, data=data, stream=stream)
 
-    runner_fake = FakeProcess()
-    runner_fake.__call__ = spy
     work = change(fake, live)
     work.runner = Runner(run=spy, which=fake.which)
     work.pg_runner = work.runner
