@@ -44,10 +44,16 @@ def archiving_works(db):
     return check.rc == 0, check.stdout + check.stderr
 
 
+# The scenario's secrets and the wrong values tried: none may show in the output of the attempts.
+SECRETS = ['PGOPSTESTACCESS7Q2W', 'pgops-test-S3secret-9d8c7b6a5f', 'pgops-test-Repo2pass-3e5a7c9b1d',
+           'another-passphrase-2b7e9a4c1d', 'not-the-secret-of-this-key-1234']
+
+
 @pytest.fixture(scope='module')
 def attempts():
     rc, output = playbook('mistakes.yml')
     assert rc == 0, output[-3000:]
+    assert not [s for s in SECRETS if s in output]
     return {a['name']: a for a in json.loads(host().file('/root/mistakes.json').content_string)}
 
 
