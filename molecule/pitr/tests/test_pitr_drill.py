@@ -295,7 +295,10 @@ while time.time() < deadline:
         if record.get('moved_aside_to'):
             pids = tree(record['pid'])
             for pid in pids:
-                os.kill(pid, signal.SIGKILL)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
             open('/tmp/pitr-killer.json', 'w').write(json.dumps({'pids': pids, 'record': record}))
             sys.exit(0)
     time.sleep(0.02)
@@ -366,7 +369,7 @@ def test_44_two_recoveries_at_once_the_second_is_refused_naming_the_first(host):
     archive_everything(host)
     # The first recovery: held still (SIGSTOP) as soon as it holds the cluster's lock, before it changes anything.
     sh(host, 'rm -f /tmp/pitr-first.pid')
-    sh(host, 'printf %s > /tmp/pitr-freeze.py', FREEZER)
+    sh(host, "printf '%%s' %s > /tmp/pitr-freeze.py", FREEZER)
     sh(host, 'systemd-run --unit=pitr-freeze python3 /tmp/pitr-freeze.py %s' % LOCK)
     argv = ['ansible-playbook', '-i', os.environ['MOLECULE_INVENTORY_FILE'], 'pgops.backup.pitr', '-e',
             json.dumps({'pitr_latest': True, 'pitr_confirm': HOST, 'pgops_target': HOST, 'pitr_new_backup': False,
@@ -403,7 +406,7 @@ def test_46_a_pitr_killed_in_the_middle_is_reported_by_the_next_run_which_repair
     psql(host, 'CREATE TABLE kill_marker AS SELECT 46 AS answer')
     archive_everything(host)
     sh(host, 'rm -f /tmp/pitr-killer.json')
-    sh(host, 'printf %s > /tmp/pitr-killer.py', KILLER)
+    sh(host, "printf '%%s' %s > /tmp/pitr-killer.py", KILLER)
     sh(host, 'systemd-run --unit=pitr-killer python3 /tmp/pitr-killer.py %s' % AUDIT)
     rc, out, _s, _r = playbook('pitr', 'killed', {'pitr_latest': True, 'pitr_confirm': HOST,
                                                   'pitr_reason': 'molecule: killed'})
