@@ -334,7 +334,13 @@ class Drill(object):
                            lock_dir=self.lock_dir or cluster_lock_mod.DEFAULT_LOCK_DIR, owner_uid=uid, owner_gid=gid,
                            details={'drill': self.settings.name, 'stop': 'systemctl stop pgops-restore-test-%s'
                                     % self.settings.name})
-        lock.acquire()
+        try:
+            lock.acquire()
+        except (IOError, OSError) as exc:
+            raise EngineError('cannot take the lock of cluster %s in %s: %s' % (key, lock.lock_dir, exc),
+                              hint='the host_tools role creates %s at every boot (tmpfiles.d); until it has run, '
+                                   'create it: install -d -o postgres -g postgres -m 0770 %s'
+                                   % (lock.lock_dir, lock.lock_dir))
         self.cluster_lock = {'cluster': key, 'path': lock.path, 'stale': lock.stale}
         if lock.stale:
             self.say('cluster %s: the lock of an earlier %s (pid %s) that ended without releasing it was cleared'

@@ -376,3 +376,13 @@ def test_the_host_command_restores_globals_only_when_asked():
     assert args.with_globals is False and args.force is False
     args = parser.parse_args(['restore-dump', '--source', '/d', '--target-database', 'x', '--globals', '--force'])
     assert args.with_globals is True and args.force is True
+
+
+def test_a_lock_directory_that_cannot_be_made_is_a_clear_error(tmp_path):
+    unit = dumped(tmp_path)
+    (tmp_path / 'not-a-dir').write_text('')
+    job, host, sessions = restore(unit['path'], lock_dir=str(tmp_path / 'not-a-dir' / 'locks'))
+    with pytest.raises(EngineError) as err:
+        job.run()
+    assert err.value.msg.startswith('cannot take the lock of cluster 17/main in %s' % (tmp_path / 'not-a-dir' / 'locks'))
+    assert 'install -d -o postgres -g postgres -m 0770' in err.value.hint and host.argvs('pg_restore') == []

@@ -514,3 +514,15 @@ def test_settings_defaults():
 ])
 def test_expected_results_are_written_the_way_psql_prints_them(value, text):
     assert normalize_expected(value) == text
+
+
+def test_a_lock_directory_that_cannot_be_made_is_a_clear_error(tmp_path):
+    (tmp_path / 'not-a-dir').write_text('')
+    clock = fakes.Clock()
+    host = fakes.DrillHost()
+    run_ = Drill(host.runner(), Settings(source='pgbackrest', stanza='main'), record_dir=str(tmp_path / 'records'),
+                 clock=clock, sleep=clock.sleep, hostname='db1.example.com', lock_dir=str(tmp_path / 'not-a-dir' / 'x'))
+    with pytest.raises(EngineError) as err:
+        run_.run()
+    assert 'cannot take the lock of cluster 17/main' in err.value.msg and 'host_tools' in err.value.hint
+    assert fakes.mutating(host) == []
