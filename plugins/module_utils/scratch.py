@@ -391,6 +391,10 @@ class ScratchInstance(object):
         options = ['-c archive_mode=off', '-c port=%d' % self.port,
                    '-c unix_socket_directories=%s' % self.socket_dir, '-c lc_messages=C']
         options.append("-c listen_addresses=''")
+        # The instance's own pg_hba.conf (postgres over the socket only), whatever a restored
+        # postgresql.auto.conf says about hba_file or ident_file.
+        options += ['-c hba_file=%s' % os.path.join(self.data_directory, 'pg_hba.conf'),
+                    '-c ident_file=%s' % os.path.join(self.data_directory, 'pg_ident.conf')]
         return ' '.join(options)
 
     def probe(self):
