@@ -240,7 +240,7 @@ class PgBackRestConfigChange(object):
                 if result.rc != 0:
                     detail = ' '.join(line.strip() for line in (result.stdout + result.stderr).splitlines()
                                       if line.strip())
-                    detail = re.sub(r'^(?:[\d\-:. ]*)?P\d+\s+ERROR:\s*', '', detail)
+                    detail = re.sub(r'^.*?ERROR:\s*', '', detail)
                     if detail not in seen:
                         seen.add(detail)
                         self.problems.append('option value refused by pgBackRest (%s%s): %s' % (
