@@ -12,11 +12,11 @@ short_description: Write pgbackrest.conf and its conf.d files only after pgBackR
 version_added: 0.2.0
 description:
   - Stages the new C(pgbackrest.conf) and conf.d files as a candidate (same owner and mode, in a private directory beside the live files).
-  - Proves the candidate with the installed pgBackRest before any live file changes
-    - every option value is parsed by C(pgbackrest help COMMAND) for every command and stanza (ranges, enums, types);
-    - every posix repository path can be created and written;
-    - for every stanza and repository kept on this host, C(archive.info) and C(backup.info) are read with the candidate
-      (a passphrase that cannot decrypt an existing repository, object store keys that are refused, an object store that is down).
+  - Proves the candidate with the installed pgBackRest before any live file changes.
+  - Every option value is parsed by C(pgbackrest help COMMAND) for every command and stanza (ranges, enums, types).
+  - Every posix repository path must be creatable and writable.
+  - For every stanza and repository kept on this host, C(archive.info) and C(backup.info) are read with the candidate, which catches
+    a passphrase that cannot decrypt an existing repository, object store keys that are refused and an object store that is down.
   - Only then is each changed file renamed over the live one, atomically. On failure the live files are byte-for-byte unchanged.
   - The proofs never read the live files, so a live file broken by hand is repaired by a run with correct values.
 extends_documentation_fragment:
@@ -69,7 +69,7 @@ options:
     default: []
   repositories:
     description:
-      - Repositories kept on this host, e.g. C({index: 1, type: posix, path: /var/lib/pgbackrest}).
+      - "Repositories kept on this host, for example C({index: 1, type: posix, path: /var/lib/pgbackrest})."
       - Missing posix repository directories are created for C(postgres) after the proof.
       - Empty on a database host whose repositories are on a repository host.
     type: list
