@@ -271,7 +271,7 @@ class Pitr(object):
                                  'is a separate primary on a forked timeline and never archives into stanza %s, '
                                  'whose primary keeps its own timeline; nothing protects it until it gets a stanza '
                                  'of its own, and no new backup is taken into stanza %s'
-                                 % (cluster['version'], cluster['name'], why, self.pgbr.stanza, self.pgbr.stanza,
+                                 % (cluster['version'], cluster['name'], self.pgbr.stanza, why, self.pgbr.stanza,
                                     self.pgbr.stanza))
                 warnings.append(stanza_effect)
         if in_place and target.kind == 'standby' and not source['running'] and source['data_exists'] \

@@ -439,3 +439,16 @@ def test_the_module_option_is_no_log():
                         'pitr_restore.py')
     with open(path) as handle:
         assert "primary_conninfo=dict(type='str', no_log=True)" in handle.read()
+
+
+def test_the_cli_refuses_a_standby_and_allows_it_with_allow_standby(tmp_path, monkeypatch, capsys):
+    host = new_host()
+    host.in_recovery = True
+    monkeypatch.setattr(cli_pitr, 'Runner', lambda run_as=None, stream=None: Runner(run=host, which=host.which))
+    args = ['--record-dir', str(tmp_path), 'pitr', 'plan', '--stanza', 'main', '--time', T,
+            '--lock-dir', str(tmp_path / 'locks')]
+    assert cli.main(args) == 1
+    assert 'REFUSED: refusing an in-place point-in-time recovery of 17/main' in capsys.readouterr().err
+    assert cli.main(args + ['--allow-standby']) == 0
+    out = capsys.readouterr().out
+    assert 'WARNING: 17/main is not the primary of stanza main (it is running as a standby' in out and '--archive-mode=off' in out
