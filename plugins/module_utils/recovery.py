@@ -308,7 +308,9 @@ class Pitr(object):
         newest_tli, newest_segno = segments.parse(newest_name)
         now_us = int(self.clock() * SECOND)
 
-        with WalArchive(self.pgbr, version, segments.size, archive_id=archive_id, repo=req.repo) as wal:
+        wal_pg_path = self._control_source(cluster, interrupted, check)
+        with WalArchive(self.pgbr, version, segments.size, archive_id=archive_id, repo=req.repo,
+                        pg_path=wal_pg_path) as wal:
             if target.timeline in (None, 'latest'):
                 target_tli = wal.newest_timeline(newest_tli)
             elif target.timeline == 'current':
@@ -489,6 +491,19 @@ class Pitr(object):
             state.update(system_identifier=control['system_identifier'], segment_size=control['wal_segment_size'],
                          control_state=control['state'])
         return state
+
+    def _control_source(self, cluster, interrupted, check):
+        """pgBackRest's archive-get reads pg_control of pg1-path. A data directory without one (what a killed
+        run left) gets the pg_control of the data directory that run moved aside; None: the default."""
+        if cluster is None or path_exists(self.runner, os.path.join(cluster['data_directory'], 'global', 'pg_control')):
+            return None
+        for run in interrupted:
+            aside = run.get('moved_aside_to')
+            if aside and path_exists(self.runner, os.path.join(aside, 'global', 'pg_control')):
+                check('pg_control', '%s has no pg_control (unfinished restore): WAL is fetched with the pg_control '
+                                    'of %s' % (cluster['data_directory'], aside))
+                return aside
+        return None
 
     def _not_the_primary(self, cluster, source):
         """(kind, why) when the cluster is a standby or not the primary of this stanza; (None, None) otherwise."""

@@ -25,8 +25,11 @@ class WalArchive(object):
     """Read access to one stanza's WAL archive (use as a context manager: the temporary
     directory is removed on exit)."""
 
-    def __init__(self, pgbr, version, segment_size, archive_id=None, repo=None):
+    def __init__(self, pgbr, version, segment_size, archive_id=None, repo=None, pg_path=None):
         self.pgbr = pgbr
+        # archive-get reads pg_control of pg1-path (to match the stanza's system identifier); when the
+        # cluster's data directory has none (an unfinished restore), another copy of this cluster's.
+        self.pg_path = pg_path
         self.runner = pgbr.runner
         self.version = version
         self.segments = Segments(segment_size)
@@ -57,7 +60,10 @@ class WalArchive(object):
         """archive-get one file (segment or history) into the temporary directory; its path, or
         None when the archive does not have it."""
         dest = '%s/%s' % (self._dir(), name)
-        argv = self.pgbr.argv('archive-get', '--no-archive-async', '--log-level-console=warn') + [name, dest]
+        options = ['--no-archive-async', '--log-level-console=warn']
+        if self.pg_path:
+            options.append('--pg1-path=%s' % self.pg_path)
+        argv = self.pgbr.argv('archive-get', *options) + [name, dest]
         result = self.runner.run(argv, check=False)
         if result.rc == 0:
             self.fetched.append(name)

@@ -281,6 +281,26 @@ def test_the_next_plan_reports_the_killed_run_and_where_the_data_directory_is(tm
     assert host.mutating() == []
 
 
+def test_after_a_kill_during_the_restore_wal_is_fetched_with_the_pg_control_moved_aside(tmp_path):
+    # pgBackRest's archive-get reads pg_control of pg1-path: the unfinished restore has none yet.
+    host = new_host()
+    kill_during_recovery(host, tmp_path)
+    host.in_recovery, host.running, host.cluster['status'] = False, False, 'down'
+    host.paths.discard(DATA + '/global/pg_control')
+    host.paths.add(ASIDE + '/global/pg_control')
+    host.calls = []
+    plan = make(host, tmp_path, now=NOW + 120).preflight(Request(Target('latest')))
+    gets = host.ran('archive-get')
+    assert gets and all('--pg1-path=%s' % ASIDE in c['argv'] for c in gets)
+    assert any(c['name'] == 'pg_control' and ASIDE in c['detail'] for c in plan['checks'])
+
+
+def test_wal_is_fetched_with_the_cluster_pg_control_normally(tmp_path):
+    host = new_host()
+    make(host, tmp_path).preflight(Request(Target('latest')))
+    assert host.ran('archive-get') and not host.ran('archive-get', '--pg1-path')
+
+
 def test_the_cli_plan_prints_the_unfinished_run(tmp_path, monkeypatch, capsys):
     host = new_host()
     kill_during_recovery(host, tmp_path)
