@@ -53,14 +53,15 @@ def run(host, runs, ansible):
 
     def playbook(index):
         name = 'benchp%d' % index
-        seconds = ansible({'pitr_time': target, 'pitr_destination': 'elsewhere', 'pitr_scratch_name': name})
+        seconds = ansible({'pitr_time': target, 'pitr_destination': 'elsewhere', 'pitr_scratch_name': name,
+                           'pitr_scratch_state': 'running'})
         check(scratch_port(name))
         return {'seconds': seconds}
 
     def command(index):
         name = 'benchc%d' % index
         seconds, _ = host.timed("pgops-backup --quiet pitr restore --stanza main --time '%s' --elsewhere "
-                                '--scratch-name %s' % (target, name), what='pgops-backup pitr restore')
+                                '--scratch-name %s --scratch-state running' % (target, name), what='pgops-backup pitr restore')
         check(scratch_port(name))
         return {'seconds': seconds}
 

@@ -268,7 +268,7 @@ def test_point_in_time_recovery_of_one_database_host_from_the_repository_host():
     wait_for(lambda: archived_on_repository('db1', segment), 60, 'segment %s did not reach the repository host' % segment)
     rc, output = playbook(os.path.join(ROOT, 'playbooks', 'pitr.yml'), '-e', 'pgops_target=repohost-db1',
                           '-e', 'pitr_time="%s"' % target, '-e', 'pitr_destination=elsewhere',
-                          '-e', 'pitr_scratch_port=5499')
+                          '-e', 'pitr_scratch_port=5499', '-e', 'pitr_scratch_state=running')
     assert rc == 0, output
     rows = db1.check_output('runuser -u postgres -- psql -XAtq -p 5499 -c %s',
                             'SELECT note, count(*) FROM pitr_probe GROUP BY note ORDER BY note')
