@@ -666,7 +666,8 @@ class Pitr(object):
                        space='%s free in %s, %s needed' % (_size(free), where, _size(need)))
             return out
         data_dir = cluster['data_directory']
-        entries = directory_entries(self.runner, data_dir)
+        # As root: a directory postgres cannot read (left by a killed run) is not an empty one.
+        entries = directory_entries(self.root, data_dir)
         out = {'path': data_dir, 'aside_path': None, 'delta': req.delta}
         if req.delta:
             out['mode'] = 'delta'
@@ -1032,7 +1033,9 @@ class Pitr(object):
                 self.root.run(['install', '-d', '-m', '0700', '-o', cluster['owner'], '-g', group, data_dir],
                               what='install -d')
                 phases['move_aside'] = round(self.clock() - t0, 3)
-            elif data['mode'] == 'fresh' and not path_exists(self.runner, data_dir, '-d'):
+            elif data['mode'] == 'fresh':
+                # Also when it exists: a run killed inside `install -d` leaves it owned by root.
+                self._mark(req, progress, 'creating the data directory')
                 self.root.run(['install', '-d', '-m', '0700', '-o', cluster['owner'], '-g', cluster['owner'], data_dir],
                               what='install -d')
             t0 = self.clock()

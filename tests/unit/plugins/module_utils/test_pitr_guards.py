@@ -301,6 +301,28 @@ def test_wal_is_fetched_with_the_cluster_pg_control_normally(tmp_path):
     assert host.ran('archive-get') and not host.ran('archive-get', '--pg1-path')
 
 
+def test_a_run_killed_inside_install_is_repaired(tmp_path):
+    # Killed between the rename and `install -d` finishing: the new data directory may be owned by root.
+    host = new_host()
+    real_install = host._install
+
+    def die(argv, env, data):
+        real_install(argv, env, data)
+        raise Killed()
+    host._install = die
+    with pytest.raises(Killed):
+        make(host, tmp_path).run(Request(Target('time', T), stop_cluster=True))
+    del host._install
+    host.calls = []
+    result = make(host, tmp_path, now=NOW + 120).run(Request(Target('time', T), stop_cluster=True))
+    assert result['status'] == 'ok' and result['plan']['data_directory']['mode'] == 'fresh'
+    assert result['interrupted_runs'][0]['moved_aside_to'] == ASIDE
+    commands = host.commands()
+    install = commands.index('install -d -m 0700 -o postgres -g postgres %s' % DATA)
+    assert install < [i for i, c in enumerate(commands) if c.endswith(' restore')][0]
+    assert [c['user'] for c in host.ran('ls -A -1 %s' % DATA)] == [None]  # read as root
+
+
 def test_the_cli_plan_prints_the_unfinished_run(tmp_path, monkeypatch, capsys):
     host = new_host()
     kill_during_recovery(host, tmp_path)
