@@ -10,7 +10,6 @@ or the name of an environment variable, never a value on the command line.
 """
 
 import json
-import os
 import re
 import signal
 import socket

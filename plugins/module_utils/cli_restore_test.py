@@ -16,7 +16,6 @@ restore_test-NAME.json. Exit 0 only when every check passed.
 """
 
 import json
-import os
 import signal
 import socket
 import sys

@@ -21,7 +21,6 @@ import re
 import shutil
 import socket
 import tempfile
-import time
 
 from . import clock as wall_clock
 from . import cluster_lock as cluster_lock_mod

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import socket
-import time
 
 from . import clock as wall_clock
 from . import dump_manifest as layout

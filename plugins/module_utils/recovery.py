@@ -63,7 +63,8 @@ RECOVERY_TARGET_SETTINGS = ('recovery_target', 'recovery_target_time', 'recovery
 # A password in a conninfo, in any spelling libpq accepts: keyword (password=, sslpassword=), URI
 # user info (postgresql://user:secret@host) or URI parameter (?password=..., &sslpassword=...).
 _PASSWORD_KEYWORD_RE = re.compile(r'(^|[\s?&])(ssl)?password\s*=', re.IGNORECASE)
-_URI_USERINFO_RE = re.compile(r'^\s*postgres(ql)?://[^@/?#]*:[^@/?#]*@', re.IGNORECASE)
+# libpq takes everything up to the first '@' or '/' after the scheme as user info: '?' and '#' included.
+_URI_USERINFO_RE = re.compile(r'^\s*postgres(ql)?://[^@/]*:[^@/]*@', re.IGNORECASE)
 _INTEGER_RE = re.compile(r'^\s*-?[0-9]+\s*$')
 # pg_controldata states of a cluster that was last a standby (or in archive recovery).
 RECOVERY_STATES = ('shut down in recovery', 'in archive recovery')
@@ -278,8 +279,8 @@ class Pitr(object):
                 and source['control_state'] and source['control_state'] not in RECOVERY_STATES \
                 and not source['standby_signal']:
             why = ('the stopped cluster %s/%s was last a primary: pg_control says "Database cluster state: %s" (not '
-                   '"shut down in recovery") and there is no standby.signal' % (cluster['version'], cluster['name'],
-                                                                              source['control_state']))
+                   '"shut down in recovery") and there is no standby.signal'
+                   % (cluster['version'], cluster['name'], source['control_state']))
             if interrupted:
                 warnings.append('%s; it is left so by the unfinished run above, so it is rebuilt' % why)
             elif not req.force_rebuild:
@@ -464,7 +465,7 @@ class Pitr(object):
         state = {'running': False, 'in_recovery': None, 'system_identifier': None, 'segment_size': None,
                  'hot_standby': True, 'current_lsn': None, 'archiver_failing': False,
                  'archiver_last_failed': None, 'archiver_last_archived': None, 'data_exists': False,
-                 'control_state': None, 'standby_signal': False}
+                 'control_state': None, 'standby_signal': False, 'recovery_signal': False}
         if cluster is None:
             return state
         state['running'] = cluster['status'].startswith('online')
@@ -472,6 +473,8 @@ class Pitr(object):
         if state['data_exists']:
             state['standby_signal'] = path_exists(self.runner, os.path.join(cluster['data_directory'],
                                                                             'standby.signal'))
+            state['recovery_signal'] = path_exists(self.runner, os.path.join(cluster['data_directory'],
+                                                                             'recovery.signal'))
         if state['running']:
             row = Psql(self.runner, port=cluster['port']).rows(
                 "SELECT pg_is_in_recovery(), (SELECT system_identifier FROM pg_control_system())::text,"
@@ -507,22 +510,28 @@ class Pitr(object):
 
     def _not_the_primary(self, cluster, source):
         """(kind, why) when the cluster is a standby or not the primary of this stanza; (None, None) otherwise."""
-        if source['running'] and source['in_recovery']:
+        # recovery.signal without standby.signal: a targeted recovery (an earlier PITR left paused, shut down at
+        # its target, or not verified), never a standby. Re-running with another target must work; its archiving
+        # settings (restored from the stanza's backup) still say whose primary it is.
+        targeted = source['recovery_signal'] and not source['standby_signal']
+        if source['running'] and source['in_recovery'] and not targeted:
             return 'standby', 'it is running as a standby (pg_is_in_recovery() is true)'
         if source['standby_signal']:
             return 'standby', 'it is a standby (standby.signal in %s)' % cluster['data_directory']
-        if not source['running'] and source['control_state'] in RECOVERY_STATES:
+        if not source['running'] and source['control_state'] in RECOVERY_STATES and not targeted:
             return 'standby', 'it was last a standby (pg_control: "Database cluster state: %s")' % source['control_state']
         if source['running']:
             row = Psql(self.runner, port=cluster['port']).rows(
                 "SELECT current_setting('archive_mode'), current_setting('archive_command')")[0]
             mode, stanza = row[0], stanza_of_archive_command(row[1])
+            what = 'it is in a targeted recovery (recovery.signal)' if source['in_recovery'] else 'it is a primary'
             if mode == 'off':
-                return 'archive', 'it is a primary with archive_mode=off, so it is not the primary of stanza %s' \
-                    % self.pgbr.stanza
+                return 'archive', '%s with archive_mode=off, so it is not the primary of stanza %s' \
+                    % (what, self.pgbr.stanza)
             if stanza != self.pgbr.stanza:
-                return 'archive', ('it is a primary, but its archive_command archives into %s, not into stanza %s'
-                                   % ('stanza %s' % stanza if stanza else 'no pgBackRest stanza', self.pgbr.stanza))
+                return 'archive', ('%s, but its archive_command archives into %s, not into stanza %s'
+                                   % (what, 'stanza %s' % stanza if stanza else 'no pgBackRest stanza',
+                                      self.pgbr.stanza))
         return None, None
 
     def _locate(self, target, wal, path, newest_segno, floor_segno, req):
@@ -939,8 +948,8 @@ class Pitr(object):
             out.append(entry)
             if entry['moved_aside_to']:
                 where = ('the data directory as it was before that run is at %s (moved aside, intact); %s holds '
-                         'what that run left (an unfinished restore)' % (entry['moved_aside_to'],
-                                                                          entry['data_directory']))
+                         'what that run left (an unfinished restore)'
+                         % (entry['moved_aside_to'], entry['data_directory']))
             elif record.get('delta'):
                 where = '%s was being overwritten in place (delta): its old contents are gone' % entry['data_directory']
             else:
@@ -964,8 +973,8 @@ class Pitr(object):
         first = self._running_record is None
         if first:
             stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(progress['started']))
-            self._running_record = os.path.join(directory, 'pitr-restore-%s-%s-running.json'
-                                                 % (self.pgbr.stanza, stamp))
+            self._running_record = os.path.join(directory,
+                                                'pitr-restore-%s-%s-running.json' % (self.pgbr.stanza, stamp))
         fields = self._fields(req, progress, None, None, progress['started'])
         fields.update(status='running', stage=stage, pid=os.getpid(), job_kind=req.job, delta=req.delta,
                       started_at=wall_clock.utc_now_text() if first else progress.get('started_at'),

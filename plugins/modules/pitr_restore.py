@@ -162,7 +162,7 @@ options:
       - What to do with the scratch instance once recovery is verified. C(stopped) (the default) stops it, so that a
         forgotten instance does not hold memory, a port and WAL; C(running) keeps it running for inspection;
         C(removed) deletes it.
-      - RV(scratch.next) says how to reach it, or how to start, stop and remove it. It accepts only the OS user
+      - C(scratch.next) in the result says how to reach it, or how to start, stop and remove it. It accepts only the OS user
         postgres on its Unix socket (C(local all postgres peer)), never TCP.
     type: str
     choices: [running, stopped, removed]

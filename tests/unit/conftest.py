@@ -23,7 +23,6 @@ if os.path.isdir(COLLECTIONS) and COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
 
-
 # Every test starts at the same instant, whatever the day: the engine reads the wall clock only
 # through module_utils.clock. 2026-11-21T10:00:00Z is just after the fixtures' newest backup.
 # The clock still advances with real time, so that timeouts measured with it expire.

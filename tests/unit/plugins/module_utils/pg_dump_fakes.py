@@ -178,7 +178,7 @@ class FakeHost(object):
             rows = self.sessions.get(name, [])
             if sql.startswith('SELECT pg_catalog.pg_terminate_backend'):
                 self.sessions.pop(name, None)
-                return 0, ''.join('t' + RECORD_SEP for _ in rows), ''
+                return 0, ('t' + RECORD_SEP) * len(rows), ''
             return 0, ''.join('\x1f'.join(str(f) for f in r) + RECORD_SEP for r in rows), ''
         if sql == 'SHOW server_version_num':
             return 0, '%d%s' % (self.server_version_num, RECORD_SEP), ''

@@ -53,7 +53,7 @@ def change(fake, live, conf='[global]\nrepo1-retention-full=3\n', secret='[globa
 
 
 def snapshot(live):
-    return {p: open(os.path.join(d, p), 'rb').read() for d, _, names in os.walk(str(live)) for p in names}
+    return {p: open(os.path.join(d, p), 'rb').read() for d, dummy, names in os.walk(str(live)) for p in names}
 
 
 def test_a_proven_candidate_is_swapped_in_with_its_mode_and_a_rerun_changes_nothing(live):

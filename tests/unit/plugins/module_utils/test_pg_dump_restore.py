@@ -176,7 +176,6 @@ def test_drop_database_force_only_where_supported():
     assert dump_restore.drop_database_sql('a', 120000) == 'DROP DATABASE IF EXISTS "a"'
 
 
-
 # --- globals: not replayed unless asked, and never over an existing role -----------------------------
 
 GLOBALS = '''--

@@ -326,8 +326,8 @@ def test_a_run_killed_inside_install_is_repaired(tmp_path):
 def test_the_cli_plan_prints_the_unfinished_run(tmp_path, monkeypatch, capsys):
     host = new_host()
     kill_during_recovery(host, tmp_path)
-    monkeypatch.setattr(cli_pitr, 'Runner', lambda run_as=None, stream=None: Runner(run=host, which=host.which,
-                                                                                     run_as=run_as))
+    monkeypatch.setattr(cli_pitr, 'Runner',
+                        lambda run_as=None, stream=None: Runner(run=host, which=host.which, run_as=run_as))
     assert cli.main(['--record-dir', str(tmp_path / 'records'), 'pitr', 'plan', '--stanza', 'main', '--time', T,
                      '--lock-dir', str(tmp_path / 'locks'), '--registry-dir', str(tmp_path / 'points')]) == 0
     out = capsys.readouterr().out
