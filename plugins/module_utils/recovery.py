@@ -1173,6 +1173,10 @@ class Pitr(object):
         if not progress['moved_aside_to']:
             if data['mode'] == 'delta' and progress['stopped']:
                 return 'the data directory was being overwritten in place (delta); restore again or choose another target'
+            if data['mode'] == 'move_aside' and progress['stopped']:
+                # Stopped by this run, not moved aside: production is down but intact.
+                return ('nothing was restored: %(data)s is unchanged, but this run stopped %(svc)s; start it again '
+                        'with: systemctl start %(svc)s' % {'data': cluster['data_directory'], 'svc': service})
             return None
         return ('the data directory before this run is intact at %(aside)s. To go back to it: systemctl stop %(svc)s; '
                 'mv %(data)s %(data)s.failed-restore; mv %(aside)s %(data)s; systemctl start %(svc)s'

@@ -92,3 +92,13 @@ def test_a_uri_password_with_question_mark_or_hash_is_a_password(conninfo):
 
 def test_a_uri_without_user_info_is_not_a_password():
     assert not conninfo_has_password('postgresql://db1:5432/postgres?application_name=a:b@c')
+
+
+def test_a_failure_after_the_stop_and_before_the_move_says_how_to_start_the_cluster_again(tmp_path):
+    host = new_host()
+    host._mv = lambda argv, env, data: (1, '', 'mv: cannot move: Device or resource busy\n')
+    with pytest.raises(EngineError) as caught:
+        make(host, tmp_path).run(Request(Target('time', T), stop_cluster=True))
+    assert host.ran('systemctl', 'stop') and not host.ran('systemctl', 'start')
+    assert ('nothing was restored: %s is unchanged, but this run stopped postgresql@17-main.service; start it '
+            'again with: systemctl start postgresql@17-main.service' % DATA) in caught.value.hint
