@@ -26,7 +26,7 @@ from . import clock as wall_clock
 from . import cluster_lock as cluster_lock_mod
 from . import dump_manifest as layout
 from .cluster_lock import ClusterLock
-from .dump_crypto import GPG_SUFFIX, Gpg
+from .dump_crypto import GPG_SUFFIX, Gpg, decrypt_work_dir
 from .dump_session import quote_ident, session_factory
 from .pg_dump import (Client, Owner, check_result, conninfo_dbname, default_jobs, make_private_dir,
                       os_failure, quote_literal, remove_path)
@@ -427,10 +427,8 @@ class RestoreJob(object):
         return result
 
     def make_work_dir(self, unit):
-        parent = self.work_dir or os.path.dirname(unit)
-        work = tempfile.mkdtemp(prefix=layout.RESTORE_PREFIX, dir=parent)
-        self.owner(work)
-        return work
+        # Named after this host and process, so that the next run removes what a killed one decrypted.
+        return decrypt_work_dir(self.work_dir or os.path.dirname(unit), chown=self.owner, say=self.say)
 
     def decrypt(self, unit, manifest, work):
         self.say('decrypting into %s' % work)

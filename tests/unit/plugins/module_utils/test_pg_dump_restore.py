@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 
 import pytest
 
@@ -116,6 +118,20 @@ def test_encrypted_dump_is_decrypted_privately_and_cleaned_up(tmp_path):
     assert all(c['data'] == SECRET for c in host.calls if os.path.basename(c['argv'][0]) == 'gpg')
     assert not any(SECRET in ' '.join(c['argv']) for c in host.calls)
     assert sorted(os.listdir(os.path.dirname(unit['path']))) == [unit['name']]
+
+
+def test_decrypted_files_of_a_killed_restore_are_removed_by_the_next_one(tmp_path):
+    unit = dumped(tmp_path, passphrase=SECRET)
+    parent = os.path.dirname(unit['path'])
+    # What a restore killed while decrypting leaves: its host and a pid that no longer runs.
+    host_name = re.sub(r'[^A-Za-z0-9.]', '_', socket.gethostname())
+    left = os.path.join(parent, '%s%s-%d' % (layout.RESTORE_PREFIX, host_name, 2 ** 22 + 7))
+    os.mkdir(left, 0o700)
+    with open(os.path.join(left, 'appdb.dump'), 'w') as handle:
+        handle.write('decrypted rows')
+    job, host, sessions = restore(unit['path'], passphrase=SECRET)
+    assert job.run()['matches']
+    assert sorted(os.listdir(parent)) == [unit['name']]
 
 
 def test_wrong_passphrase_fails_and_leaves_nothing(tmp_path):
