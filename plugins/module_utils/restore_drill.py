@@ -43,6 +43,7 @@ from .pgserver import GOAL_PROMOTED, bindir, directory_entries, iso, path_exists
 from .pitr import SECOND, TARGET_TYPES, Target, verify_recovery
 from .postgres import Psql, find_cluster, list_clusters
 from .process import EngineError
+from .stanza import validate_stanza_name
 from .records import DEFAULT_RECORD_DIR, JobRecord
 from .restore_drill_checks import FAIL, HEARTBEAT_MODES, PASS, SKIP, Checks, failure, format_seconds, label, result
 from .restore_drill_scratch import DRILL_PURPOSE, DrillInstance, DrillRestoreJob, EmptyInstance
@@ -104,6 +105,7 @@ class Settings(object):
             raise EngineError('drill name %r: use 1-34 lower-case letters, digits, _ and -' % merged['name'])
         if merged['source'] == 'pgbackrest' and not merged['stanza']:
             raise EngineError('a pgbackrest drill needs the stanza')
+        validate_stanza_name(merged['stanza'])  # also when read from a drill file, not a flag
         if merged['target_type'] not in DRILL_TARGET_TYPES:
             raise EngineError('target_type must be one of %s, not %r' % (', '.join(DRILL_TARGET_TYPES),
                                                                          merged['target_type']))

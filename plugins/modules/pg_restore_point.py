@@ -135,6 +135,7 @@ from ansible_collections.pgops.backup.plugins.module_utils.module_support import
 from ansible_collections.pgops.backup.plugins.module_utils.pgbackrest import PgBackRest
 from ansible_collections.pgops.backup.plugins.module_utils.postgres import Psql, find_cluster, list_clusters
 from ansible_collections.pgops.backup.plugins.module_utils.process import EngineError
+from ansible_collections.pgops.backup.plugins.module_utils.stanza import validate_stanza_name
 from ansible_collections.pgops.backup.plugins.module_utils.restore_point import (
     DEFAULT_REGISTRY_DIR, create_restore_point)
 
@@ -164,6 +165,7 @@ def main():
     try:
         if p['archive'] and not p['stanza'] and not module.check_mode:
             raise EngineError('archive=true needs the stanza', hint='set stanza, or archive=false')
+        validate_stanza_name(p['stanza'])
         port = p['port'] or find_cluster(list_clusters(runner), p['pg_version'], p['pg_cluster'])['port']
         pgbr = PgBackRest(runner, stanza=p['stanza'], config=p['config']) if p['stanza'] else None
         who = p['requested_by'] or os.environ.get('SUDO_USER') or os.environ.get('USER') or os.environ.get('LOGNAME')

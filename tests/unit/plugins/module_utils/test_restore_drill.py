@@ -526,3 +526,9 @@ def test_a_lock_directory_that_cannot_be_made_is_a_clear_error(tmp_path):
         run_.run()
     assert 'cannot take the lock of cluster 17/main' in err.value.msg and 'host_tools' in err.value.hint
     assert fakes.mutating(host) == []
+
+
+def test_a_stanza_name_from_a_drill_file_is_validated_like_a_flag():
+    with pytest.raises(EngineError) as err:
+        Settings(source='pgbackrest', stanza="ma'in")
+    assert err.value.msg.startswith('invalid stanza name "ma\'in"') and err.value.code == 'stanza-name'

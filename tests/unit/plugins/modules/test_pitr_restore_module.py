@@ -71,6 +71,14 @@ def test_restore_point_module_changed_only_when_created(monkeypatch, tmp_path):
     assert not failed and not second['changed'] and second['existing']
 
 
+def test_restore_point_refuses_a_stanza_name_before_running_anything(monkeypatch, tmp_path):
+    fake = host()
+    failed, result = run_module(monkeypatch, pg_restore_point,
+                                {'name': 'x', 'stanza': 'main; rm', 'registry_dir': str(tmp_path)}, fake)
+    assert failed and result['msg'].startswith("invalid stanza name 'main; rm'")
+    assert fake.calls == []
+
+
 def test_restore_point_check_mode(monkeypatch, tmp_path):
     fake = host()
     failed, result = run_module(monkeypatch, pg_restore_point, {'name': 'x1', 'registry_dir': str(tmp_path)}, fake,
