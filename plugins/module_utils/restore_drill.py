@@ -307,26 +307,46 @@ class Drill(object):
             return plan
         lock = self._lock()
         try:
-            cluster = self._take_cluster_lock()
+            held = self._take_cluster_locks()
             try:
                 return self._run()
             finally:
-                if cluster is not None:
+                for cluster in held:
                     cluster.release()
         finally:
             if lock is not None:
                 os.close(lock)
 
-    def _take_cluster_lock(self):
-        """The lock of the production cluster whose backups (or dumps) the drill restores, shared with
+    def _production_keys(self):
+        """'VERSION/NAME' of every cluster of this host that can be the drill's production cluster: all
+        those named pg_cluster. pg_version is the scratch instance's version, not production's, and two
+        versions of one name (a pg_upgradecluster leftover) make find_cluster ambiguous: neither may leave
+        a drill without the lock of the cluster a recovery is running on."""
+        try:
+            clusters = list_clusters(self.runner)
+        except EngineError:
+            return []
+        return sorted('%s/%s' % (c['version'], c['name']) for c in clusters if c['name'] == self.settings.pg_cluster)
+
+    def _take_cluster_locks(self):
+        """The locks of the production cluster(s) (_production_keys), taken one by one; a busy one
+        releases those already taken and refuses the drill."""
+        held = []
+        try:
+            for key in (self._production_keys() if self.lock else []):
+                held.append(self._take_cluster_lock(key))
+        except BaseException:
+            for lock in held:
+                lock.release()
+            raise
+        if held:
+            self.cluster_lock = dict(self.cluster_lock, cluster=', '.join(lock.cluster for lock in held))
+        return held
+
+    def _take_cluster_lock(self, key):
+        """The lock of a production cluster whose backups (or dumps) the drill restores, shared with
         in-place PITR, standby rebuild and dump restores: a drill never runs during a recovery of it.
         Refused at once (ClusterBusy, naming the holder) before anything is read or changed."""
-        if not self.lock:
-            return None
-        production = self._production()
-        if production is None:
-            return None
-        key = '%s/%s' % (production['version'], production['name'])
         try:
             entry = pwd.getpwnam(self.runner.run_as or 'postgres')
             uid, gid = entry.pw_uid, entry.pw_gid
