@@ -96,16 +96,24 @@ class ClusterLock(object):
         if self.owner_uid is not None and os.geteuid() == 0:
             os.chown(path, self.owner_uid, -1 if self.owner_gid is None else self.owner_gid)
 
+    def _cannot(self, exc):
+        # Whatever the door (module, host command, playbook): an error naming the place and the next step,
+        # never a traceback. Nothing was changed yet: the lock is the first thing a job takes.
+        return EngineError('cannot take the lock of cluster %s in %s: %s' % (self.cluster, self.lock_dir, exc),
+                           code='lock-dir',
+                           hint='the host_tools role creates %s at every boot (tmpfiles.d); until it has run, create '
+                                'it: install -d -o postgres -g postgres -m 0770 %s; run as root or postgres; nothing '
+                                'was changed' % (self.lock_dir, self.lock_dir))
+
     def _open(self):
-        if not os.path.isdir(self.lock_dir):
-            os.makedirs(self.lock_dir, 0o770)
-            self._chown(self.lock_dir)
-        fresh = not os.path.exists(self.path)
         try:
+            if not os.path.isdir(self.lock_dir):
+                os.makedirs(self.lock_dir, 0o770)
+                self._chown(self.lock_dir)
+            fresh = not os.path.exists(self.path)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o660)
         except (IOError, OSError) as exc:
-            raise EngineError('cannot open the cluster lock %s: %s' % (self.path, exc.strerror),
-                              hint='run as root or postgres')
+            raise self._cannot(exc)
         if fresh:
             self._chown(self.path)
         return fd

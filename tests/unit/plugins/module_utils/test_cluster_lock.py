@@ -66,3 +66,14 @@ def test_holder_details_are_recorded(tmp_path, monkeypatch):
         holder = cluster_lock.read_holder(lock_path('15/main', str(tmp_path)))
     assert holder['database'] == 'app'
     assert holder['started_at'] == '2026-11-18T11:06:40Z'
+
+
+def test_a_lock_directory_that_cannot_be_made_is_an_engine_error_for_every_door(tmp_path):
+    # In-place PITR and standby rebuild (recovery.py) catch only ClusterBusy: an OSError would be a traceback.
+    (tmp_path / 'not-a-dir').write_text('')
+    lock_dir = str(tmp_path / 'not-a-dir' / 'locks')
+    with pytest.raises(cluster_lock.EngineError) as err:
+        ClusterLock('17/main', job='pitr', lock_dir=lock_dir).acquire()
+    assert err.value.msg.startswith('cannot take the lock of cluster 17/main in %s: ' % lock_dir)
+    assert 'install -d -o postgres -g postgres -m 0770 %s' % lock_dir in err.value.hint
+    assert 'nothing was changed' in err.value.hint

@@ -102,3 +102,15 @@ def test_a_failure_after_the_stop_and_before_the_move_says_how_to_start_the_clus
     assert host.ran('systemctl', 'stop') and not host.ran('systemctl', 'start')
     assert ('nothing was restored: %s is unchanged, but this run stopped postgresql@17-main.service; start it '
             'again with: systemctl start postgresql@17-main.service' % DATA) in caught.value.hint
+
+
+def test_a_lock_directory_that_cannot_be_made_fails_the_pitr_cleanly_before_anything_changes(tmp_path):
+    host = new_host()
+    (tmp_path / 'not-a-dir').write_text('')
+    pitr = make(host, tmp_path)
+    pitr.lock_dir = str(tmp_path / 'not-a-dir' / 'locks')
+    with pytest.raises(EngineError) as caught:
+        pitr.run(Request(Target('time', T), stop_cluster=True))
+    assert caught.value.msg.startswith('cannot take the lock of cluster 17/main in %s' % pitr.lock_dir)
+    assert 'host_tools' in caught.value.hint and caught.value.record
+    assert host.mutating() == []
