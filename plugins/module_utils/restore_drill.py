@@ -49,7 +49,7 @@ from .restore_drill_checks import FAIL, HEARTBEAT_MODES, PASS, SKIP, Checks, fai
 from .restore_drill_scratch import DRILL_PURPOSE, DrillInstance, DrillRestoreJob, EmptyInstance
 from .restore_drill_sources import (DEFAULT_JOB_DIR, choose_pgbackrest_backup, current_database, describe_backup,
                                     find_dump_set, public_dump_set)
-from .scratch import DEFAULT_BASE_DIR, NAME_RE as SCRATCH_NAME_RE, RESERVE_DEFAULT, parse_reserve
+from .scratch import DEFAULT_BASE_DIR, NAME_RE as SCRATCH_NAME_RE, RESERVE_DEFAULT, parse_reserve, size_text
 
 SOURCES = ('pgbackrest', 'pg_dump')
 # pgBackRest errors of its configuration or of a lock: verifying the set would say nothing more.
@@ -356,13 +356,7 @@ class Drill(object):
                            lock_dir=self.lock_dir or cluster_lock_mod.DEFAULT_LOCK_DIR, owner_uid=uid, owner_gid=gid,
                            details={'drill': self.settings.name, 'stop': 'systemctl stop pgops-restore-test-%s'
                                     % self.settings.name})
-        try:
-            lock.acquire()
-        except (IOError, OSError) as exc:
-            raise EngineError('cannot take the lock of cluster %s in %s: %s' % (key, lock.lock_dir, exc),
-                              hint='the host_tools role creates %s at every boot (tmpfiles.d); until it has run, '
-                                   'create it: install -d -o postgres -g postgres -m 0770 %s'
-                                   % (lock.lock_dir, lock.lock_dir))
+        lock.acquire()  # ClusterBusy, or an EngineError naming the lock directory and how to create it
         self.cluster_lock = {'cluster': key, 'path': lock.path, 'stale': lock.stale}
         if lock.stale:
             self.say('cluster %s: the lock of an earlier %s (pid %s) that ended without releasing it was cleared'
@@ -463,7 +457,7 @@ class Drill(object):
         if plan['source'] == 'pgbackrest':
             b = plan['backup']
             detail = 'stanza %s, backup %s (%s, ended %s, %s, %s)' % (
-                plan['stanza'], b['label'], b['type'], b['stop'], _size(b['size'] or 0), b['reason'])
+                plan['stanza'], b['label'], b['type'], b['stop'], size_text(b['size'] or 0), b['reason'])
             if b['error']:
                 return result('source', FAIL, '%s: pgBackRest flagged this backup with errors (page checksum errors '
                                               'found while it was taken)' % detail, seconds)
@@ -615,7 +609,7 @@ class Drill(object):
         except EngineError as exc:
             return failure('restore', exc, self.clock() - t0, database=database), False
         detail = 'dump of %s (%s%s, %s) verified against its checksums and restored%s in %s' % (
-            unit['finished_at'], unit['format'], ', encrypted' if unit['encrypted'] else '', _size(unit['size_bytes'] or 0),
+            unit['finished_at'], unit['format'], ', encrypted' if unit['encrypted'] else '', size_text(unit['size_bytes'] or 0),
             ' after the globals' if outcome['globals_restored'] else '', format_seconds(outcome['restore_seconds']))
         if job.relocated:
             detail += '; tablespaces created inside the scratch instance: %s' % ', '.join(n for n, _o, _l in job.relocated)
@@ -738,15 +732,6 @@ def _work_dir(inst):
     path = tempfile.mkdtemp(prefix='.%s-work-' % inst.name, dir=inst.base_dir)
     Owner(inst.runner.run_as)(path)
     return path
-
-
-def _size(value):
-    value = float(value or 0)
-    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB'):
-        if abs(value) < 1024 or unit == 'TiB':
-            return ('%d %s' % (value, unit)) if unit == 'B' else ('%.1f %s' % (value, unit))
-        value /= 1024.0
-    return str(value)
 
 
 def _triage_hint(failed, report):
