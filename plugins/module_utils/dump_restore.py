@@ -210,6 +210,7 @@ class RestoreJob(object):
             self.connection, os_user=runner.run_as if os.geteuid() == 0 else None)
         self.compare = compare
         self.work_dir = work_dir
+        self.decrypt_dir = None  # the private directory of decrypted files, once there is one
         self.clock = clock or wall_clock.now
         self.say = say or (lambda text: None)
         self.force = bool(force)
@@ -332,13 +333,7 @@ class RestoreJob(object):
         lock = ClusterLock(key, job='dump restore', lock_dir=self.lock_dir or cluster_lock_mod.DEFAULT_LOCK_DIR,
                            owner_uid=uid, owner_gid=gid,
                            details={'database': self.target, 'source': self.source})
-        try:
-            lock.acquire()
-        except (IOError, OSError) as exc:
-            raise EngineError('cannot take the lock of cluster %s in %s: %s' % (key, lock.lock_dir, exc),
-                              hint='the host_tools role creates %s at every boot (tmpfiles.d); until it has run, '
-                                   'create it: install -d -o postgres -g postgres -m 0770 %s'
-                                   % (lock.lock_dir, lock.lock_dir))
+        lock.acquire()  # a ClusterBusy or a clear EngineError when the lock directory cannot be made
         self.lock_info = {'cluster': key, 'path': lock.path, 'stale': lock.stale}
         if lock.stale:
             self.say('cluster %s: the lock of an earlier %s (pid %s) that ended without releasing it was cleared'
@@ -428,7 +423,8 @@ class RestoreJob(object):
 
     def make_work_dir(self, unit):
         # Named after this host and process, so that the next run removes what a killed one decrypted.
-        return decrypt_work_dir(self.work_dir or os.path.dirname(unit), chown=self.owner, say=self.say)
+        self.decrypt_dir = decrypt_work_dir(self.work_dir or os.path.dirname(unit), chown=self.owner, say=self.say)
+        return self.decrypt_dir
 
     def decrypt(self, unit, manifest, work):
         self.say('decrypting into %s' % work)
@@ -453,7 +449,11 @@ class RestoreJob(object):
             text = handle.read().decode('utf-8', 'surrogateescape')
         existing = [r[0] for r in self.client.rows(ROLES_SQL)]
         text, outcome = filter_globals(text, existing)
-        fd, copy = tempfile.mkstemp(prefix='.globals-', suffix='.sql', dir=self.work_dir or tempfile.gettempdir())
+        # The filtered copy may hold password hashes of the roles it creates: it goes to a private work
+        # directory that the next run removes if this one is killed (the decryption's, when there is one).
+        own_dir = None if self.decrypt_dir else decrypt_work_dir(
+            self.work_dir or tempfile.gettempdir(), chown=self.owner, say=self.say)
+        fd, copy = tempfile.mkstemp(prefix='.globals-', suffix='.sql', dir=own_dir or self.decrypt_dir)
         try:
             with os.fdopen(fd, 'wb') as handle:
                 handle.write(text.encode('utf-8', 'surrogateescape'))
@@ -464,6 +464,8 @@ class RestoreJob(object):
             check_result(result, 'restoring globals', ignore=_globals_noise)
         finally:
             os.unlink(copy)
+            if own_dir:
+                shutil.rmtree(own_dir, ignore_errors=True)
         self.globals_outcome = outcome
         if outcome['left_unchanged']:
             self.say('globals: existing roles left unchanged (password, attributes, memberships): %s'

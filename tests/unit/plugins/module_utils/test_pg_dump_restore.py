@@ -268,6 +268,26 @@ def test_asked_globals_never_touch_an_existing_role(tmp_path):
     assert not [f for f in os.listdir(str(tmp_path)) if f.startswith('.globals-')]
 
 
+def test_the_filtered_globals_go_to_a_private_work_directory_the_next_run_cleans(tmp_path):
+    unit = dumped(tmp_path)
+    with open(os.path.join(unit['path'], 'globals.sql'), 'w') as handle:
+        handle.write(GLOBALS)
+    _fix_manifest(unit['path'])
+    host = fakes.FakeHost()
+    places = []
+    host.when(lambda argv: '-f' in argv and 'ON_ERROR_STOP=1' not in argv,
+              lambda argv, env, data: places.append(os.path.dirname(argv[argv.index('-f') + 1])) or (0, '', ''))
+    job, host, sessions = restore(unit['path'], host=host, include_globals=True, work_dir=str(tmp_path / 'work'))
+    os.mkdir(str(tmp_path / 'work'))
+    job.run()
+    (place,) = places
+    # Named after host and process (what dump_crypto.remove_stale_work clears after a kill), mode 0700 ...
+    assert os.path.dirname(place) == str(tmp_path / 'work')
+    assert os.path.basename(place).startswith(layout.RESTORE_PREFIX) and place.endswith('-%d' % os.getpid())
+    # ... and gone when the restore is done.
+    assert os.listdir(str(tmp_path / 'work')) == []
+
+
 def _fix_manifest(unit_path, **changes):
     """Rewrite the manifest (sizes and checksums of changed files, and the given fields)."""
     import json
