@@ -35,7 +35,7 @@ import time
 from . import clock as wall_clock
 from . import cluster_lock as cluster_lock_mod
 from . import restore_drill_checks as checks_mod
-from .cluster_lock import ClusterLock
+from .cluster_lock import ClusterBusy, ClusterLock
 from .dump_crypto import load_passphrase
 from .pg_dump import Connection, Owner, remove_path
 from .pgbackrest import PgBackRest
@@ -307,7 +307,15 @@ class Drill(object):
             return plan
         lock = self._lock()
         try:
-            held = self._take_cluster_locks()
+            try:
+                held = self._take_cluster_locks()
+            except ClusterBusy as exc:
+                # The timer's last record says why it did not run (a recovery of the cluster is going on).
+                if self.record_dir:
+                    s = self.settings
+                    JobRecord(s.record_job, self.record_dir, name=s.name, source=s.source, host=self.hostname,
+                              report_format=REPORT_FORMAT).finish('skipped', reason=exc.msg, hint=exc.hint)
+                raise
             try:
                 return self._run()
             finally:

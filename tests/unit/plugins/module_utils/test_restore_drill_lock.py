@@ -48,3 +48,14 @@ def test_two_versions_of_the_cluster_name_are_both_locked(tmp_path):
     # The lock of 16/main taken before 17/main was found busy is released again.
     with cluster_lock.ClusterLock('16/main', job='pitr', lock_dir=cluster_lock.DEFAULT_LOCK_DIR) as lock:
         assert lock.cluster == '16/main'
+
+
+def test_a_drill_refused_by_the_lock_leaves_a_skipped_record_saying_why(tmp_path):
+    import json
+    refused_while_pitr_holds_17_main(fakes.DrillHost(), tmp_path)
+    records = sorted(n for n in os.listdir(str(tmp_path / 'records')) if n.endswith('.json'))
+    assert records == ['restore_test-pgbackrest.json'], records
+    with open(str(tmp_path / 'records' / records[0])) as handle:
+        record = json.load(handle)
+    assert record['status'] == 'skipped'
+    assert record['reason'].startswith('cluster 17/main is busy: pitr (pid %d' % os.getpid())
