@@ -138,7 +138,12 @@ class ClusterLock(object):
         holder = {'job': self.job, 'pid': os.getpid(), 'user': who_am_i(), 'cluster': str(self.cluster),
                   'started_at': clock.utc_now_text(), 'started_epoch': round(clock.now(), 3)}
         holder.update(self.details)
-        self._write(fd, holder)
+        try:
+            self._write(fd, holder)
+        except (IOError, OSError) as exc:
+            os.close(fd)  # releases the lock: a lock that cannot say who holds it is not taken
+            raise EngineError('cannot write the cluster lock %s: %s' % (self.path, exc.strerror or exc),
+                              hint='check the free space and permissions of %s; nothing was changed' % self.lock_dir)
         self._fd = fd
         return self
 

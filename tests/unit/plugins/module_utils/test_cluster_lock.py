@@ -77,3 +77,15 @@ def test_a_lock_directory_that_cannot_be_made_is_an_engine_error_for_every_door(
     assert err.value.msg.startswith('cannot take the lock of cluster 17/main in %s: ' % lock_dir)
     assert 'install -d -o postgres -g postgres -m 0770 %s' % lock_dir in err.value.hint
     assert 'nothing was changed' in err.value.hint
+
+
+def test_a_lock_whose_holder_cannot_be_written_is_released_and_refused(tmp_path, monkeypatch):
+    def full(fd, holder):
+        raise OSError(28, 'No space left on device')
+    with monkeypatch.context() as patched:
+        patched.setattr(ClusterLock, '_write', staticmethod(full))
+        with pytest.raises(cluster_lock.EngineError) as err:
+            ClusterLock('17/main', job='pitr', lock_dir=str(tmp_path)).acquire()
+    assert 'cannot write the cluster lock' in err.value.msg and 'No space left' in err.value.msg
+    with ClusterLock('17/main', job='pitr', lock_dir=str(tmp_path)) as again:
+        assert again.path.endswith('cluster-17-main.lock')
