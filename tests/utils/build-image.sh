@@ -25,7 +25,11 @@ case "$suite" in
     sources="deb $mirror $suite $components
 deb $mirror $suite-updates $components
 deb $security $suite-security $components"
-    keyring=(--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg) ;;
+    # Debian 12 has neither the Ubuntu keyring nor a debootstrap script for noble: the keyring comes from
+    # the mirror, checked against pinned fingerprints; Ubuntu's releases share debootstrap's gutsy script.
+    bash "$(dirname "$0")/ubuntu-keyring.sh" "$mirror" "$suite" "$PGOPS_CACHE/ubuntu-archive-keyring.gpg"
+    keyring=(--keyring="$PGOPS_CACHE/ubuntu-archive-keyring.gpg")
+    script=/usr/share/debootstrap/scripts/gutsy ;;
   *)
     mirror="${PGOPS_DEBIAN_MIRROR:-$(host_mirror debian)}"
     security="${PGOPS_DEBIAN_SECURITY_MIRROR:-$(host_mirror debian-security)}"
@@ -33,7 +37,7 @@ deb $security $suite-security $components"
     sources="deb $mirror $suite $components
 deb $mirror $suite-updates $components
 deb $security $suite-security $components"
-    keyring=() ;;
+    keyring=(); script="" ;;
 esac
 
 rootfs="$PGOPS_CACHE/rootfs-$suite"
@@ -43,7 +47,7 @@ trap 'umount "$rootfs/proc" 2>/dev/null || true; rm -rf "$rootfs"' EXIT
 log "debootstrap $suite from $mirror"
 debootstrap --variant=minbase "${keyring[@]}" \
   --include=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,iproute2,procps,ca-certificates,gnupg,util-linux \
-  "$suite" "$rootfs" "$mirror" >"$PGOPS_CACHE/debootstrap-$suite.log" 2>&1 \
+  "$suite" "$rootfs" "$mirror" ${script:+"$script"} >"$PGOPS_CACHE/debootstrap-$suite.log" 2>&1 \
   || { tail -n 30 "$PGOPS_CACHE/debootstrap-$suite.log"; exit 1; }
 
 printf '%s\n' "$sources" >"$rootfs/etc/apt/sources.list"

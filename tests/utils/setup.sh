@@ -8,7 +8,7 @@ set -euo pipefail
 mkdir -p "$PGOPS_CACHE"
 
 host_packages=(podman runc netavark aardvark-dns iptables debootstrap python3-venv git prometheus shellcheck faketime)
-[ -n "${PGOPS_UBUNTU_MIRROR:-}" ] && host_packages+=(ubuntu-keyring)
+[ -n "${PGOPS_UBUNTU_MIRROR:-}" ] && host_packages+=(curl)
 missing=()
 for pkg in "${host_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
