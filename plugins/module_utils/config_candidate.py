@@ -34,10 +34,16 @@ ROTATION_HINT = ('a pgBackRest repository cannot be re-keyed in place: keep the 
                  'let it take a full backup, then remove the old one once its backups have expired); '
                  'see docs/refusals.md')
 _NOT_FOR_COMMAND = re.compile(r"option '(?:config|stanza)' not valid for command")
+_OPTION_IN_ERROR = re.compile(r"for '([a-z0-9-]+)' option")
 _SETTING_RE = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=', re.MULTILINE)
 _LOG_LINE_RE = re.compile(r'^\S+ \S+ \S+ \[\d+\] (?:LOG|FATAL|HINT|DETAIL):\s*', re.MULTILINE)
 _CREDENTIAL_WORDS = ('403', 'Forbidden', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied')
 _DOWN_WORDS = ('unable to connect', 'Connection refused', 'timeout', 'timed out', 'unable to get address')
+
+
+def _unindexed(option):
+    """repo1-retention-full -> repo-retention-full: the name `pgbackrest help` knows."""
+    return re.sub(r'^(repo|pg)\d+-', r'\1-', option)
 
 
 class ManagedFile(object):
@@ -243,8 +249,11 @@ class PgBackRestConfigChange(object):
                     detail = re.sub(r'^.*?ERROR:\s*', '', detail)
                     if detail not in seen:
                         seen.add(detail)
-                        self.problems.append('option value refused by pgBackRest (%s%s): %s' % (
-                            command, ', stanza %s' % stanza if stanza else '', detail))
+                        option = _OPTION_IN_ERROR.search(detail)
+                        self.problems.append('option value refused by pgBackRest (%s%s): %s; correct it (%s)' % (
+                            command, ', stanza %s' % stanza if stanza else '', detail,
+                            '`pgbackrest help %s %s` says what it takes' % (command, _unindexed(option.group(1)))
+                            if option else '`pgbackrest help %s` lists the options' % command))
 
     def prove_posix_paths(self):
         for repo in self.repositories:

@@ -107,7 +107,8 @@ def test_an_out_of_range_value_is_refused_and_nothing_changes(live):
     before = snapshot(live)
     problems = change(fake, live, conf='[global]\nrepo1-retention-full=-1\n').prove()
     assert problems == ["option value refused by pgBackRest (backup): [032]: '-1' is out of range for "
-                        "'repo1-retention-full' option HINT: allowed range is 1 to 9999999 inclusive"]
+                        "'repo1-retention-full' option HINT: allowed range is 1 to 9999999 inclusive; correct it "
+                        "(`pgbackrest help backup repo-retention-full` says what it takes)"]
     assert snapshot(live) == before
     # A refused value stops before the repositories are read.
     assert not [a for a in fake.argvs if a[-1].endswith('.info')]
