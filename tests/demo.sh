@@ -2,13 +2,17 @@
 # The main job on a local default host: a Debian 12 container running PostgreSQL with some data is
 # protected by the collection (archiving, stanza, full backup, timers), then `pgbackrest info` and a
 # restore drill prove that the backup restores and holds the data.
+# The playbooks run by name (pgops.backup.site), as users run them, from the collections path:
+# the source tree by default; tests/utils/artifact.sh points PGOPS_DEMO_COLLECTIONS at the installed
+# artifact instead (with PGOPS_DEMO_HOST, PGOPS_DEMO_DIR and PGOPS_DEMO_SETUP=0).
 set -euo pipefail
 . "$(dirname "$0")/utils/lib.sh"
 export PGOPS_SUITES=bookworm
-bash "$PGOPS_ROOT/tests/utils/setup.sh"
+[ "${PGOPS_DEMO_SETUP:-1}" = 0 ] || bash "$PGOPS_ROOT/tests/utils/setup.sh"
+export ANSIBLE_COLLECTIONS_PATH="${PGOPS_DEMO_COLLECTIONS:-$PGOPS_COLLECTIONS}"
 
-host=pgops-demo
-demo="$PGOPS_CACHE/demo"
+host="${PGOPS_DEMO_HOST:-pgops-demo}"
+demo="${PGOPS_DEMO_DIR:-$PGOPS_CACHE/demo}"
 mkdir -p "$demo"; chmod 0700 "$demo"
 
 log "starting the demo host $host"
@@ -40,14 +44,14 @@ podman exec "$host" runuser -u postgres -- psql -XAtq -c "
     FROM generate_series(1, 200000) g;
   SELECT count(*) || ' rows in demo_orders' FROM demo_orders;"
 
-log "protecting $host with pgops.backup (playbooks/site.yml)"
-ansible-playbook -i "$demo/inventory.yml" -e "@$demo/secrets.yml" "$PGOPS_ROOT/playbooks/site.yml"
+log "protecting $host with pgops.backup (pgops.backup.site from $ANSIBLE_COLLECTIONS_PATH)"
+ansible-playbook -i "$demo/inventory.yml" -e "@$demo/secrets.yml" pgops.backup.site
 
 log "pgbackrest info on $host"
 podman exec "$host" runuser -u postgres -- pgbackrest info
 
 log "restore drill: restore the newest backup into a scratch instance and compare"
-ansible-playbook -i "$demo/inventory.yml" -e "@$demo/secrets.yml" "$PGOPS_ROOT/playbooks/restore_test.yml" \
+ansible-playbook -i "$demo/inventory.yml" -e "@$demo/secrets.yml" pgops.backup.restore_test \
   -e '{"restore_test_sql_checks": [{"name": "demo_orders rows", "query": "SELECT count(*) FROM demo_orders", "expected": "200000"}]}'
 
 log "demo done: $host is protected (podman exec -it $host bash to look around; podman rm -f $host to remove it)"
