@@ -31,6 +31,7 @@ for day in '2026-01-01 00:00:30' '2031-02-28 23:59:59'; do
 done
 gate "ansible-test sanity" bash "$PGOPS_ROOT/tests/utils/sanity.sh"
 gate "ansible-doc renders" bash "$PGOPS_ROOT/tests/utils/docs-render.sh"
+gate "execution environment: ansible-builder create context" bash "$PGOPS_ROOT/tests/utils/ee.sh"
 images_ready() { wait "$images" || { tail -n 40 "$PGOPS_CACHE/logs/images.log"; return 1; }; }
 gate "test host images" images_ready
 # Scenarios in a fixed order: the foundation first, then the rest alphabetically.
@@ -38,5 +39,7 @@ scenarios="default $(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -p
 for scenario in ${PGOPS_SCENARIOS:-$scenarios}; do
   gate "molecule scenario $scenario" flock /tmp/pgops-molecule.lock bash "$PGOPS_ROOT/tests/utils/molecule-scenario.sh" "$scenario"
 done
+# What users install: the built tarball, installed into a clean collections path (takes the lock itself).
+gate "collection artifact: demo converge and drill from the built tarball" bash "$PGOPS_ROOT/tests/utils/artifact.sh"
 log "all gates passed in $(( $(date +%s) - started )) s"
 echo "gates: $passed passed, 0 failed"
