@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 
-from .pgbackrest import error_from_result, parse_command_names
+from .pgbackrest import NOT_FOR_COMMAND, error_from_result, parse_command_names
 from .process import EngineError
 
 LIVE_CONFIG = '/etc/pgbackrest/pgbackrest.conf'
@@ -33,7 +33,6 @@ ROTATION_HINT = ('a pgBackRest repository cannot be re-keyed in place: keep the 
                  'or rotate through a new repository (add it to pgbackrest_repositories with its own cipher_pass, '
                  'let it take a full backup, then remove the old one once its backups have expired); '
                  'see docs/refusals.md')
-_NOT_FOR_COMMAND = re.compile(r"option '(?:config|stanza)' not valid for command")
 _OPTION_IN_ERROR = re.compile(r"for '([a-z0-9-]+)' option")
 _SETTING_RE = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=', re.MULTILINE)
 _LOG_LINE_RE = re.compile(r'^\S+ \S+ \S+ \[\d+\] (?:LOG|FATAL|HINT|DETAIL):\s*', re.MULTILINE)
@@ -241,7 +240,7 @@ class PgBackRestConfigChange(object):
             for command in commands:
                 args = (['--stanza=%s' % stanza] if stanza else []) + ['help', command]
                 result = self._pgbackrest(config, include, *args)
-                if result.rc != 0 and _NOT_FOR_COMMAND.search(result.stdout + result.stderr):
+                if result.rc != 0 and NOT_FOR_COMMAND.search(result.stdout + result.stderr):
                     continue  # version takes no configuration, server no stanza: nothing to parse there
                 if result.rc != 0:
                     detail = ' '.join(line.strip() for line in (result.stdout + result.stderr).splitlines()
@@ -330,15 +329,17 @@ class PgBackRestConfigChange(object):
             written.append(path)
         return written
 
+    def missing_directories(self):
+        return [r['path'] for r in self.repositories
+                if r.get('type', 'posix') == 'posix' and not os.path.isdir(r['path'])]
+
     def ensure_posix_directories(self):
         """Create missing posix repository directories for postgres (after the proof)."""
         uid, gid = _ids('postgres', 'postgres')
-        made = []
-        for repo in self.repositories:
-            if repo.get('type', 'posix') == 'posix' and not os.path.isdir(repo['path']):
-                os.makedirs(repo['path'], 0o750)
-                os.chown(repo['path'], uid, gid)
-                made.append(repo['path'])
+        made = self.missing_directories()
+        for path in made:
+            os.makedirs(path, 0o750)
+            os.chown(path, uid, gid)
         return made
 
 

@@ -51,8 +51,8 @@ _ERROR_RE = re.compile(r'^(?:[\d\-:. ]*P\d+\s+)?ERROR:\s*\[(\d{3})\]:\s*(.*)$', 
 _VERSION_RE = re.compile(r'pgBackRest\s+(\d+)\.(\d+)(?:\.(\d+))?')
 _OPTION_RE = re.compile(r'^\s{2}--([a-z0-9][a-z0-9-]*)\s', re.MULTILINE)
 _COMMAND_RE = re.compile(r'^\s{4}([a-z][a-z-]+)\s{2,}\S', re.MULTILINE)
-# What pgBackRest says when a command takes no configuration file (version, help).
-CONFIG_NOT_VALID = "option 'config' not valid for command"
+# What pgBackRest says when a command takes no configuration file (version) or no stanza (server).
+NOT_FOR_COMMAND = re.compile(r"option '(?:config|stanza)' not valid for command")
 _INDEXED_RE = re.compile(r'^(repo|pg)\d+-')
 
 
@@ -266,7 +266,7 @@ class PgBackRest(object):
             isolated = ['--config=%s' % config, '--config-include-path=%s' % empty]
             for command in parse_command_names(self.runner.run([self.binary, 'help']).stdout):
                 result = self.runner.run([self.binary] + isolated + ['help', command], check=False)
-                if result.rc != 0 and CONFIG_NOT_VALID in result.stdout + result.stderr:
+                if result.rc != 0 and NOT_FOR_COMMAND.search(result.stdout + result.stderr):
                     # A command that takes no configuration (version): its help reads none either.
                     result = self.runner.run([self.binary, 'help', command])
                 elif result.rc != 0:

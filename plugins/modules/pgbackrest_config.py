@@ -131,8 +131,6 @@ commands:
   elements: str
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.config_candidate import ManagedFile, PgBackRestConfigChange
@@ -172,8 +170,7 @@ def main():
                                         include_path=module.params['include_path'], stanzas=module.params['stanzas'],
                                         repositories=module.params['repositories'])
         pending = [change.live_path(f) for f in change.changed_files()]
-        missing_dirs = [r['path'] for r in module.params['repositories']
-                        if r.get('type', 'posix') == 'posix' and not os.path.isdir(r['path'])]
+        missing_dirs = change.missing_directories()
         if pending or missing_dirs:
             result['diff'] = change.diff()
             problems = change.prove()
