@@ -37,11 +37,16 @@ HEARTBEAT_WRITE_SQL = (
     " id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),"
     " beat_at timestamptz NOT NULL,"
     " host text NOT NULL,"
-    " writer text NOT NULL DEFAULT 'pgops-backup heartbeat'); "
+    " writer text NOT NULL DEFAULT 'pgops-backup heartbeat',"
+    " since timestamptz NOT NULL DEFAULT now()); "
+    # tables created by earlier releases gain the column; their `since` is this upgrade, a later
+    # moment than the real one, so a drill may skip a backup it could have judged, never the reverse
+    "ALTER TABLE public.pgops_heartbeat ADD COLUMN IF NOT EXISTS since timestamptz NOT NULL DEFAULT now(); "
     "INSERT INTO public.pgops_heartbeat (id, beat_at, host) VALUES (1, now(), %s) "
     "ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at, host = excluded.host "
     "RETURNING extract(epoch FROM beat_at)::float8")
 HEARTBEAT_EXISTS_SQL = "SELECT to_regclass('public.pgops_heartbeat') IS NOT NULL"
+HEARTBEAT_SINCE_SQL = "SELECT extract(epoch FROM min(since))::float8 FROM public.pgops_heartbeat"
 HEARTBEAT_READ_SQL = ("SELECT extract(epoch FROM beat_at)::float8, host FROM public.pgops_heartbeat "
                       "ORDER BY beat_at DESC LIMIT 1")
 ISOLATION_SQL = ("SELECT current_setting('archive_mode'), current_setting('port'), "
@@ -258,12 +263,13 @@ class Checks(object):
         except EngineError as exc:
             problem = 'database %s cannot be read in the restored copy: %s' % (database, _short(exc.stderr or exc.msg, 2))
         if not present:
-            on_production = None
-            if production is not None:
-                try:
-                    on_production = production.value(HEARTBEAT_EXISTS_SQL, database) == 't'
-                except EngineError:
-                    on_production = None
+            on_production, since = self._production_heartbeat(production, database)
+            # a copy from before the writer existed cannot hold a beat, whatever the mode
+            if on_production and since is not None and reference is not None and reference < since:
+                return result('heartbeat', SKIP, 'the restored copy ends at %s (%s), before the heartbeat writer was '
+                                                 'installed on production (%s): RPO is measured from the next backup '
+                                                 'on' % (iso(int(reference * SECOND)), reference_what,
+                                                        iso(int(since * SECOND))))
             if mode == 'auto' and not on_production:
                 return result('heartbeat', SKIP, '%s: no %s table%s, so RPO is not measured; the restore_test role '
                                                  'installs the heartbeat writer' % (
@@ -295,6 +301,23 @@ class Checks(object):
             return result('heartbeat', FAIL, 'the restored copy is stale: %s, more than the allowed %s'
                           % (detail, format_seconds(max_age)), **extra)
         return result('heartbeat', PASS, detail, **extra)
+
+    @staticmethod
+    def _production_heartbeat(production, database):
+        """(whether production has the heartbeat table, since when it has been written (epoch) or None);
+        both None when production cannot be asked."""
+        if production is None:
+            return None, None
+        try:
+            if production.value(HEARTBEAT_EXISTS_SQL, database) != 't':
+                return False, None
+        except EngineError:
+            return None, None
+        try:
+            since = production.value(HEARTBEAT_SINCE_SQL, database)
+        except EngineError:  # a table from before `since` existed and not yet upgraded by a beat
+            return True, None
+        return True, float(since) if since else None
 
     # --- row counts (pg_dump source) -----------------------------------------------------------------
     def counts(self, database):

@@ -127,6 +127,7 @@ class DrillHost(object):
         # heartbeat: {database: (epoch, host)} in the restored copy; whether production has the table
         self.heartbeat = {'postgres': (NEWEST_STOP - 40.0, 'db1.example.com')}
         self.production_heartbeat = True
+        self.production_heartbeat_since = None  # epoch; None: a table from before the `since` column
         # checks
         self.amcheck = {}                 # database -> (rc, stdout, stderr)
         self.unreadable = {}              # database -> [(table, error)]
@@ -254,6 +255,10 @@ class DrillHost(object):
         if port == PROD_PORT:
             if sql == checks.HEARTBEAT_EXISTS_SQL:
                 return 0, rows(['t' if self.production_heartbeat else 'f']), ''
+            if sql == checks.HEARTBEAT_SINCE_SQL and self.production_heartbeat_since is not None:
+                return 0, rows([repr(self.production_heartbeat_since)]), ''
+            if sql == checks.HEARTBEAT_SINCE_SQL:
+                return 1, '', 'ERROR:  column "since" does not exist\n'
             raise AssertionError('DrillHost: the drill ran %r on production' % sql)
         if sql == STATE_SQL:
             return 0, rows(self.promoted_state), ''

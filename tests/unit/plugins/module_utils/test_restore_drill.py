@@ -296,9 +296,28 @@ def test_a_heartbeat_missing_from_the_copy_fails_when_production_has_one(tmp_pat
     err = failed(host, tmp_path)
     assert 'heartbeat: the heartbeat table public.pgops_heartbeat is missing from database postgres of the restored ' \
            'copy although production has it' in err.msg
-    # the only question asked of production
-    assert [s[2] for s in host.sql if s[0] == fakes.PROD_PORT] == ["SELECT to_regclass('public.pgops_heartbeat') "
-                                                                   "IS NOT NULL"]
+    # the only questions asked of production: whether it has the table, and since when
+    assert [s[2] for s in host.sql if s[0] == fakes.PROD_PORT] == [
+        "SELECT to_regclass('public.pgops_heartbeat') IS NOT NULL",
+        "SELECT extract(epoch FROM min(since))::float8 FROM public.pgops_heartbeat"]
+
+
+def test_a_backup_older_than_the_heartbeat_writer_skips_the_heartbeat_check(tmp_path):
+    host = fakes.DrillHost()
+    host.heartbeat = {}
+    host.production_heartbeat_since = fakes.NEWEST_STOP + 60.0
+    report = run(host, tmp_path)
+    check = [c for c in report['checks'] if c['name'] == 'heartbeat'][0]
+    assert report['status'] == 'ok' and check['status'] == 'skip'
+    assert 'before the heartbeat writer was installed on production' in check['detail']
+
+
+def test_a_backup_newer_than_the_heartbeat_writer_without_the_table_fails(tmp_path):
+    host = fakes.DrillHost()
+    host.heartbeat = {}
+    host.production_heartbeat_since = fakes.NEWEST_STOP - 60.0
+    err = failed(host, tmp_path)
+    assert 'is missing from database postgres of the restored copy although production has it' in err.msg
 
 
 def test_without_a_heartbeat_writer_auto_skips_and_required_fails(tmp_path):
