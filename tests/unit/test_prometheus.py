@@ -40,7 +40,7 @@ def promtool(*argv, **kwargs):
 def test_rules_are_valid():
     result = promtool('check', 'rules', RULES)
     assert result.returncode == 0, result.stdout
-    assert 'SUCCESS: 14 rules found' in result.stdout
+    assert 'SUCCESS: 20 rules found' in result.stdout
 
 
 def test_rule_unit_tests_pass():
@@ -67,7 +67,7 @@ def test_rules_and_dashboard_use_only_metrics_the_engine_writes():
     exprs += [v['definition'] for v in dashboard['templating']['list'] if v.get('definition')]
     used |= set(METRIC_RE.findall(' '.join(exprs)))
     assert used - set(metrics.FAMILY_NAMES) == set()
-    assert len(dashboard['panels']) == 20 and dashboard['uid'] == 'pgops-backup-health'
+    assert len(dashboard['panels']) == 30 and dashboard['uid'] == 'pgops-backup-health'
 
 
 def test_exposition_passes_promtool_check_metrics(tmp_path, monkeypatch):
