@@ -20,6 +20,7 @@ from . import cli_dump
 from . import cli_metrics
 from . import cli_pitr
 from . import cli_restore_test
+from . import cli_window
 from . import pgbackrest as pgbr_mod
 from . import postgres
 from .process import EngineError, Runner, progress_printer
@@ -267,6 +268,7 @@ def build_parser():
     cli_metrics.register(sub)
     cli_pitr.register(sub)
     cli_restore_test.register(sub)
+    cli_window.register(sub)
     return parser
 
 

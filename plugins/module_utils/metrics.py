@@ -44,9 +44,15 @@ DEFAULT_OBJECTIVES = {
     'archive_max_age': None,
     'drill_max_age': '8d',
     'dump_max_age': '26h',
+    # the recovery window: how long it must be (off by default: it depends on the retention) and how
+    # fresh its computation (a blocking WAL gap always breaches); how old the last `pgbackrest verify` may be
+    'window_min': None,
+    'window_check_max_age': '2h',
+    'verify_max_age': '8d',
 }
 DURATION_OBJECTIVES = ('full_backup_max_age', 'diff_backup_max_age', 'incr_backup_max_age', 'backup_max_age',
-                       'archive_max_age', 'drill_max_age', 'dump_max_age')
+                       'archive_max_age', 'drill_max_age', 'dump_max_age', 'window_min', 'window_check_max_age',
+                       'verify_max_age')
 # Objectives that may name a value per dump job / drill: {"default": "26h", "weekly": "8d"}.
 PER_NAME_OBJECTIVES = ('drill_max_age', 'dump_max_age')
 BACKUP_AGE_OBJECTIVES = (('full', 'full_backup_max_age'), ('diff', 'diff_backup_max_age'),
@@ -56,6 +62,9 @@ BACKUP_AGE_OBJECTIVES = (('full', 'full_backup_max_age'), ('diff', 'diff_backup_
 # restore drills write restore_test-NAME.json.
 DUMP_PREFIXES = ('pg-dump-', 'pg_dump-')
 DRILL_PREFIXES = ('restore_test-', 'restore-test-')
+# `pgops-backup window` writes recovery-window.json; `pgops-backup verify` pgbackrest-verify-STANZA[-repoN].json.
+WINDOW_RECORD = 'recovery-window'
+VERIFY_PREFIX = 'pgbackrest-verify-'
 FAILED_STATUSES = ('failed', 'error')
 
 _DURATION_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$')
@@ -123,6 +132,35 @@ FAMILIES = (
     ('pgops_backup_drill_last_duration_seconds', 'gauge', 'How long the last restore drill took.'),
     ('pgops_backup_drill_last_success_age_seconds', 'gauge', 'Seconds since a restore drill last passed.'),
     ('pgops_backup_drill_max_age_seconds', 'gauge', 'Objective: a drill must have passed within this many seconds.'),
+    ('pgops_backup_window_check_timestamp_seconds', 'gauge',
+     'When `pgops-backup window` last computed the recovery window (Unix time).'),
+    ('pgops_backup_window_check_age_seconds', 'gauge', 'Seconds since the recovery window was last computed.'),
+    ('pgops_backup_window_check_max_age_seconds', 'gauge',
+     'Objective: the recovery window must have been computed within this many seconds.'),
+    ('pgops_backup_window_check_success', 'gauge',
+     'Whether the recovery window of the stanza in the repository could be computed (1) or not (0).'),
+    ('pgops_backup_window_recoverable', 'gauge',
+     'Whether the newest archived WAL can be reached from a backup (1) or a gap after every backup prevents it (0).'),
+    ('pgops_backup_window_first_recoverable_timestamp_seconds', 'gauge',
+     'First recoverable point: end of the oldest backup with continuous WAL up to the newest archived segment.'),
+    ('pgops_backup_window_latest_recoverable_timestamp_seconds', 'gauge',
+     'Latest recoverable point: last commit in the newest archived WAL (or the newest backup end when later).'),
+    ('pgops_backup_window_seconds', 'gauge', 'Length of the recovery window (latest - first recoverable point).'),
+    ('pgops_backup_window_min_seconds', 'gauge', 'Objective: the recovery window must be at least this long.'),
+    ('pgops_backup_window_unrecoverable_seconds', 'gauge',
+     'Time between the oldest backup and the first recoverable point that no backup can recover to (WAL gaps).'),
+    ('pgops_backup_wal_missing_segments', 'gauge',
+     'WAL segments missing from the archive between the oldest backup and the newest archived segment.'),
+    ('pgops_backup_wal_gaps', 'gauge', 'Runs of consecutive missing WAL segments (gaps) in that range.'),
+    ('pgops_backup_wal_gaps_blocking', 'gauge',
+     'Gaps not yet followed by a full backup taken after the gap was found.'),
+    ('pgops_backup_wal_gap_info', 'gauge',
+     'One gap: timeline, first and last missing segment, whether it still blocks (labels).'),
+    ('pgops_backup_verify_last_failed', 'gauge', 'Whether the last `pgbackrest verify` of the stanza failed.'),
+    ('pgops_backup_verify_last_run_timestamp_seconds', 'gauge', 'When `pgbackrest verify` last finished (Unix time).'),
+    ('pgops_backup_verify_last_run_age_seconds', 'gauge', 'Seconds since `pgbackrest verify` last finished.'),
+    ('pgops_backup_verify_last_duration_seconds', 'gauge', 'How long the last `pgbackrest verify` took.'),
+    ('pgops_backup_verify_max_age_seconds', 'gauge', 'Objective: verify must have run within this many seconds.'),
     ('pgops_backup_job_last_run_timestamp_seconds', 'gauge', 'When the job (its record) last finished (Unix time).'),
     ('pgops_backup_job_last_duration_seconds', 'gauge', 'How long the last run of the job took.'),
     ('pgops_backup_job_last_failed', 'gauge', 'Whether the last run of the job failed (skipped runs did not fail).'),
@@ -334,6 +372,13 @@ def _collect_postgres(snap, runner, now):
     snap['collectors']['postgres'] = status
 
 
+def stanza_segment_sizes(runner, now=None):
+    """{stanza: WAL segment size} of the clusters of this host that archive to a stanza."""
+    snap = {'collectors': {}, 'clusters': []}
+    _collect_postgres(snap, runner, int(clock.now() if now is None else now))
+    return dict((c['stanza'], c['segment_size']) for c in snap['clusters'] if c['stanza'] and c['segment_size'])
+
+
 def _last_of(backups, kind):
     of_kind = [b for b in backups if kind == 'any' or b['type'] == kind]
     return of_kind[-1] if of_kind else None
@@ -404,6 +449,13 @@ def record_kind(name, data):
     return 'job', name
 
 
+def _window_of(data, now):
+    """The parts of the `pgops-backup window` record the metrics and the health table use."""
+    checked = _int(data.get('checked_epoch') or data.get('finished_epoch'))
+    return {'checked_epoch': checked, 'age': _age(now, checked), 'status': data.get('status'),
+            'error': data.get('error'), 'windows': [w for w in data.get('windows') or [] if isinstance(w, dict)]}
+
+
 def _collect_records(snap, record_dir, state, now):
     errors = []
     if not os.path.isdir(record_dir):
@@ -426,6 +478,14 @@ def _collect_records(snap, record_dir, state, now):
         duration = data.get('duration_seconds')
         snap['jobs'].append({'record': name, 'status': status, 'finished_epoch': finished,
                              'duration_seconds': duration, 'failed': failed})
+        if name == WINDOW_RECORD:
+            snap['window'] = _window_of(data, now)
+            continue
+        if name.startswith(VERIFY_PREFIX):
+            snap['verify'].append({'record': name, 'stanza': data.get('stanza') or name[len(VERIFY_PREFIX):],
+                                   'repo': data.get('repo'), 'failed': failed, 'finished_epoch': finished,
+                                   'age': _age(now, finished), 'duration_seconds': duration})
+            continue
         kind, label = record_kind(name, data)
         if kind == 'job' or (kind == 'prune' and 'dump:%s' % label not in state):
             continue
@@ -459,7 +519,7 @@ def collect(runner, record_dir=DEFAULT_RECORD_DIR, objectives=None, state=None, 
     started = time.time()
     now = int(clock.now() if now is None else now)
     snap = {'timestamp': now, 'objectives': objectives or normalize_objectives(), 'collectors': {},
-            'stanzas': [], 'clusters': [], 'jobs': [], 'dumps': [], 'drills': []}
+            'stanzas': [], 'clusters': [], 'jobs': [], 'dumps': [], 'drills': [], 'window': None, 'verify': []}
     state = {} if state is None else state
     _collect_postgres(snap, runner, now)
     _collect_pgbackrest(snap, runner, now, config=config, stanzas=stanzas)
@@ -602,12 +662,50 @@ def _record_samples(out, snap):
         out.add('pgops_backup_job_last_failed', labels, job['failed'])
 
 
+def _window_samples(out, snap):
+    objectives = snap['objectives']
+    window = snap.get('window')
+    if window:
+        out.add('pgops_backup_window_check_timestamp_seconds', (), window['checked_epoch'])
+        out.add('pgops_backup_window_check_age_seconds', (), window['age'])
+        out.add('pgops_backup_window_check_max_age_seconds', (), objectives.get('window_check_max_age'))
+        for w in window['windows']:
+            r = (('stanza', w.get('stanza') or ''), ('repo', str(w.get('repo') or '')))
+            out.add('pgops_backup_window_check_success', r, bool(w.get('ok')))
+            if not w.get('ok'):
+                continue
+            out.add('pgops_backup_window_recoverable', r, bool(w.get('recoverable')))
+            out.add('pgops_backup_window_first_recoverable_timestamp_seconds', r,
+                    (w.get('first_recoverable') or {}).get('epoch'))
+            out.add('pgops_backup_window_latest_recoverable_timestamp_seconds', r,
+                    (w.get('latest_recoverable') or {}).get('epoch'))
+            out.add('pgops_backup_window_seconds', r, w.get('window_seconds'))
+            out.add('pgops_backup_window_min_seconds', r, objectives.get('window_min'))
+            out.add('pgops_backup_window_unrecoverable_seconds', r, w.get('unrecoverable_seconds'))
+            gaps = w.get('gaps') or []
+            out.add('pgops_backup_wal_missing_segments', r, w.get('missing_segments'))
+            out.add('pgops_backup_wal_gaps', r, len(gaps))
+            out.add('pgops_backup_wal_gaps_blocking', r, sum(1 for g in gaps if g.get('blocking')))
+            for g in gaps:
+                out.add('pgops_backup_wal_gap_info', r + (
+                    ('timeline', str(g.get('timeline'))), ('first_missing', g.get('first_missing') or ''),
+                    ('last_missing', g.get('last_missing') or ''), ('blocking', '1' if g.get('blocking') else '0')), 1)
+    for v in snap.get('verify') or []:
+        r = (('stanza', v['stanza']), ('repo', str(v['repo'] or '')))
+        out.add('pgops_backup_verify_last_failed', r, v['failed'])
+        out.add('pgops_backup_verify_last_run_timestamp_seconds', r, v['finished_epoch'])
+        out.add('pgops_backup_verify_last_run_age_seconds', r, v['age'])
+        out.add('pgops_backup_verify_last_duration_seconds', r, v['duration_seconds'])
+        out.add('pgops_backup_verify_max_age_seconds', r, objectives.get('verify_max_age'))
+
+
 def render(snap):
     """The snapshot in the Prometheus text exposition format (version 0.0.4)."""
     out = Exposition()
     _collector_samples(out, snap)
     _stanza_samples(out, snap)
     _cluster_samples(out, snap)
+    _window_samples(out, snap)
     _record_samples(out, snap)
     return out.render()
 
@@ -689,6 +787,7 @@ def evaluate(snap):
         if limit and c['archiver_enabled'] and c['last_archived_age'] is not None and c['last_archived_age'] > limit:
             found.append(_breach('archive_max_age', where, '%s: last WAL archived %s ago, objective %s' % (
                 where, format_age(c['last_archived_age']), format_age(limit)), c['last_archived_age'], limit))
+    found.extend(_window_breaches(snap))
     for kind, items, key in (('dump', snap['dumps'], 'dump_max_age'), ('drill', snap['drills'], 'drill_max_age')):
         for d in items:
             where = '%s %s' % ('pg_dump job' if kind == 'dump' else 'restore drill', d['name'])
@@ -700,6 +799,64 @@ def evaluate(snap):
                 found.append(_breach(key, where, '%s: last success %s ago, objective %s' % (
                     where, format_age(d['last_success_age']), format_age(limit)), d['last_success_age'], limit))
     return found
+
+
+def _window_breaches(snap):
+    objectives = snap['objectives']
+    found = []
+    window = snap.get('window')
+    limit = objectives.get('window_check_max_age')
+    if window and limit and window['age'] is not None and window['age'] > limit:
+        found.append(_breach('window_check_max_age', 'recovery window', 'recovery window: last computed %s ago, '
+                             'objective %s' % (format_age(window['age']), format_age(limit)), window['age'], limit))
+    for w in (window or {}).get('windows') or []:
+        where = 'stanza %s repo%s' % (w.get('stanza'), w.get('repo'))
+        if not w.get('ok'):
+            found.append(_breach('window_check', where, '%s: recovery window not computed: %s' % (where, w.get('error'))))
+            continue
+        blocking = [g for g in w.get('gaps') or [] if g.get('blocking')]
+        if blocking:
+            found.append(_breach('wal_gap', where, '%s: WAL gap%s %s: recovery to the moments between '
+                                 'the gap and the next full backup is impossible; find why WAL went missing, then '
+                                 'take a full backup' % (where, 's' if len(blocking) > 1 else '', ', '.join(
+                                     '%s..%s (timeline %s)' % (g.get('first_missing'), g.get('last_missing'),
+                                                               g.get('timeline')) for g in blocking)),
+                                 len(blocking), 0))
+        if w.get('oldest_backup') and not w.get('recoverable'):
+            found.append(_breach('window_recoverable', where, '%s: the newest archived WAL (%s) cannot be reached '
+                                 'from any backup' % (where, w.get('newest_segment')), 0, 1))
+        limit = objectives.get('window_min')
+        if limit and w.get('recoverable') and (w.get('window_seconds') or 0) < limit:
+            found.append(_breach('window_min', where, '%s: recovery window %s, objective %s' % (
+                where, format_age(w['window_seconds']), format_age(limit)), w['window_seconds'], limit))
+    limit = objectives.get('verify_max_age')
+    for v in snap.get('verify') or []:
+        where = 'verify of stanza %s%s' % (v['stanza'], ' repo%s' % v['repo'] if v['repo'] else '')
+        if v['failed']:
+            found.append(_breach('verify_failed', where, '%s: last run failed %s ago' % (where, format_age(v['age']))))
+        elif limit and v['age'] is not None and v['age'] > limit:
+            found.append(_breach('verify_max_age', where, '%s: last run %s ago, objective %s' % (
+                where, format_age(v['age']), format_age(limit)), v['age'], limit))
+    return found
+
+
+def _window_text(snap, stanza):
+    windows = [w for w in ((snap.get('window') or {}).get('windows') or []) if w.get('stanza') == stanza]
+    if not windows:
+        return '-'
+    parts = []
+    for w in windows:
+        if not w.get('ok'):
+            text = 'UNREADABLE'
+        elif not w.get('recoverable'):
+            text = 'NONE' if w.get('oldest_backup') else '-'
+        else:
+            text = format_age(w.get('window_seconds'))
+        blocking = [g['first_missing'] for g in w.get('gaps') or [] if g.get('blocking')]
+        if blocking:
+            text += ' GAP %s' % ','.join(blocking)
+        parts.append('repo%s %s' % (w.get('repo'), text) if len(windows) > 1 else text)
+    return '; '.join(parts)
 
 
 def _archiving_text(cluster):
@@ -740,13 +897,15 @@ def health_rows(snap):
                      'full': format_age(min(full)) if full else '-',
                      'incr': format_age(min(incr)) if incr else '-',
                      'newest': format_age(min(newest)) if newest else '-',
-                     'archiving': _archiving_text(by_stanza.get(stanza['name']))})
+                     'archiving': _archiving_text(by_stanza.get(stanza['name'])),
+                     'window': _window_text(snap, stanza['name'])})
     for c in snap['clusters']:
         if c['stanza'] not in seen:
             rows.append({'stanza': c['stanza'] or '(%s)' % c['cluster'], 'status': '-', 'full': '-', 'incr': '-',
-                         'newest': '-', 'archiving': _archiving_text(c)})
+                         'newest': '-', 'archiving': _archiving_text(c), 'window': '-'})
     if not rows:
-        rows.append({'stanza': '-', 'status': '-', 'full': '-', 'incr': '-', 'newest': '-', 'archiving': '-'})
+        rows.append({'stanza': '-', 'status': '-', 'full': '-', 'incr': '-', 'newest': '-', 'archiving': '-',
+                     'window': '-'})
     drill = '-'
     if snap['drills']:
         last = max(snap['drills'], key=lambda d: d['finished_epoch'] or 0)

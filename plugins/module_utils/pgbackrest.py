@@ -120,6 +120,7 @@ def _backup_summary(backup):
         'repo_size': repo.get('size'),
         'repo_delta': repo.get('delta'),
         'repo_key': (backup.get('database') or {}).get('repo-key'),
+        'db_id': (backup.get('database') or {}).get('id'),
         'wal_start': archive.get('start'),
         'wal_stop': archive.get('stop'),
         'error': backup.get('error', False),

@@ -627,6 +627,10 @@ class Drill(object):
 
     def _common_checks(self, inst, report, reference, reference_what, in_set=True, databases=None):
         s = self.settings
+        # The moment this drill restored to: a passed drill is evidence that the recovery window
+        # (pgops-backup window) really reaches back to it.
+        report['recovery_point'] = {'epoch': reference, 'iso': iso(int(reference * SECOND)) if reference else None,
+                                    'description': reference_what}
         checker = Checks(self.runner, inst, clock=self.clock, say=self.say)
         phases = report['phases']
         t0 = self.clock()

@@ -38,6 +38,7 @@ class WalArchive(object):
         self.tmp = None
         self.fetched = []
         self._listings = {}
+        self.times = {}  # segment name -> when the repository stored it (epoch), from the listings
 
     def __enter__(self):
         return self
@@ -168,6 +169,8 @@ class WalArchive(object):
         for entry, meta in entries.items():
             if (meta or {}).get('type') == 'file' and len(entry) > 24 and entry[24] == '-':
                 names.add(entry[:24])
+                if isinstance(meta.get('time'), int):
+                    self.times[entry[:24]] = meta['time']
         self._listings[directory] = names
         return names
 

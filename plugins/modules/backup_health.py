@@ -75,7 +75,9 @@ health:
   description:
     - The snapshot the metrics are rendered from, with C(stanzas) (status, and per repository the newest
       full/diff/incr/any backup with age, duration and sizes, and the WAL archive range), C(clusters)
-      (C(pg_stat_archiver), C(wal_ready), C(failing)), C(dumps), C(drills), C(jobs), C(collectors) and C(objectives) in seconds.
+      (C(pg_stat_archiver), C(wal_ready), C(failing)), C(dumps), C(drills), C(jobs), C(collectors) and C(objectives) in seconds,
+      C(window) (the last C(pgops-backup window) record - first and latest recoverable point and WAL gaps per stanza and
+      repository) and C(verify) (the last C(pgbackrest verify) per stanza).
   returned: always
   type: dict
 breaches:
@@ -101,6 +103,7 @@ rows:
       incr: 25m 10s
       newest: 25m 10s
       archiving: ok (0 waiting, last 40s ago)
+      window: 13d 22h
       drill: ok 2d 01h ago
       dump: ok 20h 11m ago
 metrics:

@@ -80,7 +80,7 @@ from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F40
     cli_restore_test, restore_drill, restore_drill_checks, restore_drill_scratch, restore_drill_sources,
 )
 from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
-    cli_metrics, metrics,
+    cli_metrics, metrics, cli_window, recovery_window,
 )
 from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
     clock, cluster_lock, config_candidate,
@@ -90,7 +90,7 @@ ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, s
           cli_dump, dump_crypto, dump_manifest, dump_restore, dump_retention, dump_session, pg_dump,
           cli_pitr, pgserver, pitr, recovery, restore_point, scratch, wal,
           cli_restore_test, restore_drill, restore_drill_checks, restore_drill_scratch, restore_drill_sources,
-          cli_metrics, metrics,
+          cli_metrics, metrics, cli_window, recovery_window,
           clock, cluster_lock, config_candidate)
 
 

@@ -275,7 +275,7 @@ def test_host_without_pgbackrest_or_postgresql(tmp_path):
         'pgops_backup_collector_success{source="records"} 1\n')
     assert metrics.evaluate(snap) == []
     assert metrics.health_rows(snap) == [{'stanza': '-', 'status': '-', 'full': '-', 'incr': '-', 'newest': '-',
-                                          'archiving': '-', 'drill': '-', 'dump': '-'}]
+                                          'archiving': '-', 'window': '-', 'drill': '-', 'dump': '-'}]
 
 
 def test_cluster_down_is_not_queried(tmp_path):
@@ -310,7 +310,7 @@ def test_standby_and_archiving_off(tmp_path):
     assert 'pgops_backup_archiver_enabled{stanza="",cluster="17/main"} 0' in lines
     assert not [line for line in lines if 'current_lsn' in line or 'last_archived' in line]
     assert metrics.health_rows(snap)[-1] == {'stanza': '(17/main)', 'status': '-', 'full': '-', 'incr': '-',
-                                             'newest': '-', 'archiving': 'off', 'drill': '-', 'dump': '-'}
+                                             'newest': '-', 'archiving': 'off', 'window': '-', 'drill': '-', 'dump': '-'}
 
 
 RECORDS_EXPOSITION = '''\
@@ -476,7 +476,8 @@ def test_objectives_from_file_and_overrides(tmp_path):
     objectives = metrics.load_objectives(str(path), {'incr_backup_max_age': '90m'})
     assert objectives == {'full_backup_max_age': 691200, 'diff_backup_max_age': None, 'incr_backup_max_age': 5400,
                           'backup_max_age': None, 'wal_ready_max': 4, 'archive_max_age': None,
-                          'drill_max_age': {'weekly': 691200, 'default': 2592000}, 'dump_max_age': 93600}
+                          'drill_max_age': {'weekly': 691200, 'default': 2592000}, 'dump_max_age': 93600,
+                          'window_min': None, 'window_check_max_age': 7200, 'verify_max_age': 691200}
     assert metrics.objective_for(objectives, 'drill_max_age', 'weekly') == 691200
     assert metrics.objective_for(objectives, 'drill_max_age', 'other') == 2592000
     assert metrics.load_objectives(str(tmp_path / 'absent.json')) == metrics.normalize_objectives()
@@ -553,3 +554,76 @@ def test_every_family_is_documented_and_named_by_convention():
         assert (kind == 'counter') == name.endswith('_total'), name
         assert '`%s`' % name in doc, name
         assert help_text.endswith('.')
+
+
+GAP = {'first_missing': '000000010000000000000006', 'last_missing': '000000010000000000000007', 'segments': 2,
+       'timeline': 1, 'blocking': True, 'first_seen': NOW - 900}
+WINDOW = {'stanza': 'main', 'repo': 1, 'ok': True, 'recoverable': True, 'oldest_backup': '20261201-010000F',
+          'first_recoverable': {'epoch': NOW - 86400, 'backup': '20261202-010000F'},
+          'latest_recoverable': {'epoch': NOW - 30, 'segment': '000000010000000000000010', 'bound': 'last commit'},
+          'window_seconds': 86370, 'unrecoverable_seconds': 3600, 'missing_segments': 2, 'gaps': [GAP],
+          'newest_segment': '000000010000000000000010'}
+
+
+def window_snap(tmp_path, windows, objectives=None, checked=NOW - 120, verify=None):
+    records = tmp_path / 'records'
+    write_record(records, 'recovery-window', status='ok', finished_epoch=checked, checked_epoch=checked,
+                 duration_seconds=1.5, windows=windows)
+    for name, data in (verify or {}).items():
+        write_record(records, name, **data)
+    return collect(FakeProcess(missing=('pgbackrest', 'pg_lsclusters')), record_dir=str(records),
+                   objectives=metrics.normalize_objectives(objectives or {}))
+
+
+def test_the_window_record_becomes_metrics_breaches_and_a_health_column(tmp_path):
+    repo2 = dict(WINDOW, repo=2, gaps=[dict(GAP, blocking=False)], window_seconds=3 * 86400)
+    broken = {'stanza': 'other', 'repo': 1, 'ok': False, 'error': 'pgbackrest repo-ls failed'}
+    snap = window_snap(tmp_path, [WINDOW, repo2, broken], objectives={'window_min': '2d'}, verify={
+        'pgbackrest-verify-main': {'stanza': 'main', 'status': 'failed', 'finished_epoch': NOW - 60,
+                                   'duration_seconds': 42}})
+    m = dict((line.rsplit(' ', 1)[0], line.rsplit(' ', 1)[1]) for line in metrics.render(snap).splitlines()
+             if line and not line.startswith('#'))
+    main1, main2 = 'stanza="main",repo="1"', 'stanza="main",repo="2"'
+    assert m['pgops_backup_window_check_timestamp_seconds'] == str(NOW - 120)
+    assert m['pgops_backup_window_check_age_seconds'] == '120'
+    assert m['pgops_backup_window_check_max_age_seconds'] == '7200'
+    assert m['pgops_backup_window_seconds{%s}' % main1] == '86370'
+    assert m['pgops_backup_window_min_seconds{%s}' % main1] == '172800'
+    assert m['pgops_backup_window_first_recoverable_timestamp_seconds{%s}' % main1] == str(NOW - 86400)
+    assert m['pgops_backup_window_recoverable{%s}' % main1] == '1'
+    assert m['pgops_backup_wal_gaps_blocking{%s}' % main1] == '1'
+    assert m['pgops_backup_wal_gaps_blocking{%s}' % main2] == '0'
+    assert m['pgops_backup_wal_missing_segments{%s}' % main2] == '2'
+    assert m['pgops_backup_wal_gap_info{%s,timeline="1",first_missing="000000010000000000000006",'
+             'last_missing="000000010000000000000007",blocking="1"}' % main1] == '1'
+    assert m['pgops_backup_window_check_success{stanza="other",repo="1"}'] == '0'
+    assert 'pgops_backup_window_seconds{stanza="other",repo="1"}' not in m
+    assert m['pgops_backup_verify_last_failed{stanza="main",repo=""}'] == '1'
+    assert m['pgops_backup_verify_last_duration_seconds{stanza="main",repo=""}'] == '42'
+    assert [(b['objective'], b['subject']) for b in metrics.evaluate(snap)] == [
+        ('wal_gap', 'stanza main repo1'), ('window_min', 'stanza main repo1'),
+        ('window_check', 'stanza other repo1'), ('verify_failed', 'verify of stanza main')]
+    message = metrics.evaluate(snap)[0]['message']
+    assert '000000010000000000000006..000000010000000000000007 (timeline 1)' in message and 'take a full backup' in message
+    # pgBackRest is not installed in this fake: give the health table the stanza its rows come from
+    snap['stanzas'] = [{'name': 'main', 'status_code': 0, 'status_message': 'ok', 'repos': []}]
+    assert metrics.health_rows(snap)[0]['window'] == 'repo1 23h 59m GAP 000000010000000000000006; repo2 3d 00h'
+
+
+def test_a_window_nothing_reaches_and_a_stale_check_are_breaches(tmp_path):
+    nothing = dict(WINDOW, recoverable=False, first_recoverable=None, latest_recoverable=None, window_seconds=None)
+    snap = window_snap(tmp_path, [nothing], checked=NOW - 3 * 3600)
+    assert [b['objective'] for b in metrics.evaluate(snap)] == [
+        'window_check_max_age', 'wal_gap', 'window_recoverable']
+    text = metrics.render(snap)
+    assert 'pgops_backup_window_recoverable{stanza="main",repo="1"} 0\n' in text
+    assert 'pgops_backup_window_seconds{' not in text and 'pgops_backup_window_min_seconds{' not in text
+
+
+def test_an_old_verify_breaches_its_objective_and_no_record_is_no_breach(tmp_path):
+    snap = window_snap(tmp_path, [], verify={'pgbackrest-verify-main-repo2': {
+        'stanza': 'main', 'repo': 2, 'status': 'ok', 'finished_epoch': NOW - 9 * 86400, 'duration_seconds': 7}})
+    assert [(b['objective'], b['subject']) for b in metrics.evaluate(snap)] == [
+        ('verify_max_age', 'verify of stanza main repo2')]
+    (tmp_path / 'none').mkdir()
+    assert metrics.evaluate(window_snap(tmp_path / 'none', [])) == []

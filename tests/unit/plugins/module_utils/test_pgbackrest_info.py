@@ -55,7 +55,7 @@ def test_backup_summary_fields():
     assert b == {
         'label': F1, 'type': 'full', 'prior': None, 'start': 1795252300, 'stop': 1795252301,
         'duration_seconds': 1, 'size': 23873949, 'delta': 23873949, 'repo_size': 2857904,
-        'repo_delta': 2857904, 'repo_key': 1, 'wal_start': '000000010000000000000002',
+        'repo_delta': 2857904, 'repo_key': 1, 'db_id': 1, 'wal_start': '000000010000000000000002',
         'wal_stop': '000000010000000000000003', 'error': False,
         'annotation': {'taken-by': 'pgops.backup.pgbackrest role (initial)'},
         'lsn_start': '0/2000028', 'lsn_stop': '0/3000050',
