@@ -90,7 +90,7 @@ def cmd_window(args):
         summaries = [s for s in summaries if s['name'] in args.stanza]
     windows = recovery_window.check_host(
         lambda name: PgBackRest(runner, stanza=name, config=args.config), summaries,
-        lambda name: sizes.get(name) or metrics.DEFAULT_SEGMENT_SIZE, state, now)
+        lambda name: sizes.get(name) or metrics.DEFAULT_SEGMENT_SIZE, state, now, settle=args.settle)
     failed = [w for w in windows if not w['ok']]
     data = record.finish('failed' if failed else 'ok', checked_epoch=now, windows=windows,
                          error='; '.join('%s/%s: %s' % (w['stanza'], w['repo'], w['error']) for w in failed) or None)
@@ -116,6 +116,9 @@ def register(subparsers):
     p.add_argument('--stanza', action='append', help='only this stanza (repeat); default: every stanza')
     p.add_argument('--state-file', dest='state_file', default=DEFAULT_STATE_FILE,
                    help='remembers when each gap was first found ("" to keep none)')
+    p.add_argument('--settle', type=int, default=recovery_window.SETTLE_SECONDS,
+                   help='a hole whose next segment was stored less than this many seconds ago is not a gap yet '
+                        '(asynchronous archiving may still fill it); 0 reports every hole at once')
     p.set_defaults(func=cmd_window)
 
 

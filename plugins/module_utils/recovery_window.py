@@ -152,8 +152,8 @@ def compute(backups, present, segments, path=None, newest_commit_us=None, times=
     first = min(_segno(segments, b['wal_start']) for b in candidates)
     last = max(newest if newest is not None else first, max(_segno(segments, b.get('wal_stop') or b['wal_start'])
                                                            for b in candidates))
-    gaps = [g for g in group_gaps(missing_segments(first, last, present, path, segments), segments)
-            if not _settling(g, present, path, segments, times, now, settle)]
+    holes = group_gaps(missing_segments(first, last, present, path, segments), segments)
+    gaps = [g for g in holes if not _settling(g, present, path, segments, times, now, settle)]
     out['missing_segments'] = sum(g['segments'] for g in gaps)
 
     reaching = []
@@ -183,8 +183,8 @@ def compute(backups, present, segments, path=None, newest_commit_us=None, times=
                                      'until_backup': gap['backup_after']})
         if hole_from is not None and hole_to is not None:
             out['unrecoverable_seconds'] += max(0, hole_to - hole_from)
-    for name in [n for n in gap_seen if n not in set(g['first_missing'] for g in gaps)]:
-        del gap_seen[name]  # healed or expired with the backups that needed it
+    for name in [n for n in gap_seen if n not in set(g['first_missing'] for g in holes)]:
+        del gap_seen[name]  # healed or expired with the backups that needed it (a settling hole keeps its memory)
 
     if reaching:
         oldest = reaching[0]
@@ -233,7 +233,7 @@ def _present(wal, path, first_segno, last_segno):
     return present
 
 
-def check_repo(pgbr, summary, repo_key, segment_size, gap_seen, now, version=None):
+def check_repo(pgbr, summary, repo_key, segment_size, gap_seen, now, version=None, settle=SETTLE_SECONDS):
     """The window of one stanza in one repository, read from the host (the stanza is pgbr's)."""
     segments = Segments(segment_size)
     archive = _archive_of(summary, repo_key)
@@ -261,12 +261,12 @@ def check_repo(pgbr, summary, repo_key, segment_size, gap_seen, now, version=Non
             except EngineError as exc:  # no pg_waldump here (a repository host): the backup end bounds it
                 note = 'last commit not read: %s' % exc.msg
         result = compute(backups, present, segments, path=path, newest_commit_us=commit, times=wal.times,
-                         gap_seen=gap_seen, now=now)
+                         gap_seen=gap_seen, now=now, settle=settle)
     result.update(archive_id=archive['id'], repo=repo_key, note=note)
     return result
 
 
-def check_host(pgbr_for, summaries, segment_size_of, state, now):
+def check_host(pgbr_for, summaries, segment_size_of, state, now, settle=SETTLE_SECONDS):
     """Windows of every stanza and repository.
 
     pgbr_for(stanza) -> PgBackRest; summaries: pgbackrest.parse_info; segment_size_of(stanza) -> bytes;
@@ -285,7 +285,7 @@ def check_host(pgbr_for, summaries, segment_size_of, state, now):
             started = time.monotonic()
             try:
                 result = check_repo(pgbr_for(summary['name']), summary, key, segment_size_of(summary['name']),
-                                    seen.setdefault(name, {}), now)
+                                    seen.setdefault(name, {}), now, settle=settle)
                 result.update(ok=True, error=None)
             except EngineError as exc:
                 result = {'repo': key, 'ok': False, 'error': exc.full_message()}

@@ -121,8 +121,10 @@ def wait_for(what, check, timeout=90, interval=1):
 
 
 def test_role_installed_the_timer_objectives_and_hook(host):
-    timer = host.service('pgops-backup-metrics.timer')
-    assert timer.is_enabled and timer.is_running
+    for name in ('pgops-backup-metrics.timer', 'pgops-backup-window.timer'):
+        timer = host.service(name)
+        assert timer.is_enabled and timer.is_running, name
+    assert 'OnCalendar=*-*-* *:00/15:00' in host.check_output('systemctl show -P TimersCalendar pgops-backup-window.timer')
     assert 'OnCalendar=*-*-* *:*:00' in host.check_output('systemctl show -P TimersCalendar pgops-backup-metrics.timer')
     unit = host.file('/etc/systemd/system/pgops-backup-metrics.service').content_string
     assert 'OnFailure=pgops-notify@%n.service' in unit
@@ -205,8 +207,11 @@ def test_health_playbook_passes_on_the_healthy_host(host):
     rc, output = health('healthy')
     assert rc == 0, output
     name = host.backend.hostname
-    assert re.search(r'host\s+stanza\s+last full\s+last incr\s+archiving\s+last drill\s+last dump\s+objectives', output)
-    row = r'^\s*%s\s+main\s+\S+( \S+)?\s+-\s+ok \(\d+ waiting, last .+? ago\)\s+ok .+? ago\s+ok .+? ago\s+ok$' % name
+    assert re.search(r'host\s+stanza\s+last full\s+last incr\s+archiving\s+recovery window\s+last drill\s+last dump'
+                     r'\s+objectives', output)
+    # the recovery window column: '-' until the window timer's first run, then the window's length
+    row = r'^\s*%s\s+main\s+\S+( \S+)?\s+-\s+ok \(\d+ waiting, last .+? ago\)\s+(-|\d\S*( \d\S*)?)\s+ok .+? ago\s+ok .+? ago' \
+          r'\s+ok$' % name
     assert re.search(row, output, re.MULTILINE), output
 
 
@@ -382,3 +387,142 @@ def test_pitr_into_the_broken_period(host):
 def test_health_playbook_passes_after_the_repair(host):
     rc, output = health('repaired')
     assert rc == 0, output
+
+
+
+# --- the recovery window: two full backups, a segment lost between them, a new full backup ---------
+
+WINDOW_RECORD = '/var/lib/pgops-backup/records/recovery-window.json'
+WINDOW_CAPTURES = []
+
+
+def backups(host):
+    info = json.loads(host.check_output('runuser -u postgres -- pgbackrest --stanza=main --output=json info'))
+    return [b for b in info[0]['backup'] if not b.get('error')]
+
+
+def full_backup(host):
+    cmd = host.run('systemctl start pgbackrest-main-full.service')
+    assert cmd.rc == 0, host.check_output('journalctl -u pgbackrest-main-full.service -n 30 --no-pager')
+    return [b for b in backups(host) if b['type'] == 'full'][-1]
+
+
+def window_now(host, label, settle=None):
+    """The window as the timer's service computes it (settle=N: as an operator does with --settle N);
+    then the metrics that read its record."""
+    if settle is None:
+        cmd = host.run('systemctl start pgops-backup-window.service')
+        assert cmd.rc == 0, host.check_output('journalctl -u pgops-backup-window.service -n 30 --no-pager')
+    else:
+        cmd = host.run('pgops-backup window --settle %d' % settle)
+        assert cmd.rc == 0, cmd.stdout + cmd.stderr
+        keep('window-%s.txt' % label, cmd.stdout)
+    record = json.loads(host.file(WINDOW_RECORD).content_string)
+    m = run_metrics(host, 'window-%s' % label)
+    WINDOW_CAPTURES.append(m)
+    return record['windows'][0], m, cmd.stdout
+
+
+def segment_file(host, segment):
+    return host.check_output('find %s/archive/main -type f -name "%s-*"' % (REPO, segment))
+
+
+def test_two_full_backups_the_window_reaches_back_to_the_oldest(host):
+    first = backups(host)[0]
+    assert first['type'] == 'full'  # taken by the converge
+    STATE['f2'] = full_backup(host)
+    segment = switch_wal(host, 'window')
+    wait_for('segment %s to be archived' % segment, lambda: archiver(host)[0] >= segment)
+    win, m, _out = window_now(host, 'healthy')
+    assert win['ok'] and win['recoverable'] and win['gaps'] == [] and win['missing_segments'] == 0
+    assert win['first_recoverable']['backup'] == first['label']
+    assert win['first_recoverable']['epoch'] == first['timestamp']['stop'] + 1
+    latest = win['latest_recoverable']['epoch']
+    assert STATE['f2']['timestamp']['stop'] < latest <= time.time() + 5
+    r = dict(stanza='main', repo='1')
+    assert m.value('pgops_backup_window_first_recoverable_timestamp_seconds', **r) == first['timestamp']['stop'] + 1
+    assert abs(m.value('pgops_backup_window_seconds', **r) - (latest - first['timestamp']['stop'] - 1)) < 1
+    assert m.value('pgops_backup_wal_gaps', **r) == 0 and m.value('pgops_backup_window_recoverable', **r) == 1
+    assert promtool('check', 'metrics', input=m.text).returncode == 0
+    STATE['f1'] = first
+
+
+def test_a_segment_lost_between_them_is_named_by_the_window_the_metrics_and_health(host):
+    after_f1 = int(STATE['f1']['archive']['stop'][16:24], 16) + 1
+    before_f2 = int(STATE['f2']['archive']['start'][16:24], 16) - 1
+    assert after_f1 <= before_f2, (STATE['f1']['archive'], STATE['f2']['archive'])
+    lost = '00000001%08X%08X' % (0, (after_f1 + before_f2) // 2)
+    path = segment_file(host, lost)
+    assert path, 'segment %s is not in the repository' % lost
+    host.run_expect([0], 'mkdir -p /root/lost-wal && mv %s /root/lost-wal/' % path)
+    STATE['lost'] = lost
+    # --settle 0: the segments around it were archived minutes ago, sooner than the timer would call it a gap
+    win, m, out = window_now(host, 'gap', settle=0)
+    assert 'gap: 1 segment(s) missing on timeline 1, %s..%s' % (lost, lost) in out, out
+    assert 'BLOCKING' in out
+    gap = win['gaps'][0]
+    assert (gap['first_missing'], gap['segments'], gap['blocking']) == (lost, 1, True)
+    assert (gap['backup_before'], gap['backup_after']) == (STATE['f1']['label'], STATE['f2']['label'])
+    assert win['first_recoverable']['backup'] == STATE['f2']['label']  # the window restarts after the gap
+    assert win['unrecoverable'][0]['to'] == STATE['f2']['timestamp']['stop'] + 1 and win['unrecoverable_seconds'] > 0
+    r = dict(stanza='main', repo='1')
+    assert m.value('pgops_backup_wal_gap_info', first_missing=lost, blocking='1', timeline='1', **r) == 1
+    assert m.value('pgops_backup_wal_gaps_blocking', **r) == 1 and m.value('pgops_backup_wal_missing_segments', **r) == 1
+    rc, output = health('gap')
+    assert rc != 0, output
+    flat = ' '.join(output.split())
+    name = host.backend.hostname
+    assert re.search(r'%s\s+main\s+.*GAP %s.*BREACHED' % (name, lost), output), output
+    assert '%s: objectives breached: ' % name in flat, flat
+    assert 'stanza main repo1: WAL gap %s..%s (timeline 1)' % (lost, lost) in flat, flat
+
+
+def test_a_new_full_backup_stops_the_gap_blocking_and_keeps_reporting_it(host):
+    STATE['f3'] = full_backup(host)
+    win, m, out = window_now(host, 'after-full', settle=0)
+    gap = win['gaps'][0]
+    assert (gap['first_missing'], gap['blocking']) == (STATE['lost'], False)
+    assert 'a full backup was taken since it was found' in out
+    assert win['first_recoverable']['backup'] == STATE['f2']['label'] and win['recoverable']
+    assert win['unrecoverable'][0]['until_backup'] == STATE['f2']['label']  # reported, not dropped
+    r = dict(stanza='main', repo='1')
+    assert m.value('pgops_backup_wal_gaps_blocking', **r) == 0 and m.value('pgops_backup_wal_gaps', **r) == 1
+    assert m.value('pgops_backup_wal_gap_info', first_missing=STATE['lost'], blocking='0', **r) == 1
+    assert m.value('pgops_backup_window_unrecoverable_seconds', **r) > 0
+    rc, output = health('after-full')
+    assert rc == 0, output
+
+
+def test_the_gap_alert_fires_from_the_captured_series_and_clears_after_the_full_backup(host):
+    """healthy, then the gap for 25 minutes (the metrics timer repeats the record every minute), then
+    the record after the new full backup."""
+    instance = '%s:9100' % host.backend.hostname
+    healthy, gap, after = WINDOW_CAPTURES[0], WINDOW_CAPTURES[1], WINDOW_CAPTURES[2]
+    sequence = [healthy] + [gap] * 25 + [after] * 5
+    series = {}
+    for minute, m in enumerate(sequence):
+        for name, labels, value, raw in m.samples:
+            if not name.startswith(('pgops_backup_wal_', 'pgops_backup_window_')):
+                continue
+            key = '%s{%s}' % (name, ','.join(filter(None, [raw, 'instance="%s"' % instance, 'job="node"'])))
+            series.setdefault(key, ['_'] * len(sequence))[minute] = repr(value) if not value.is_integer() else '%d' % value
+    with open(RULES) as handle:
+        rule = [r for g in yaml.safe_load(handle)['groups'] for r in g['rules'] if r.get('alert') == 'PgopsBackupWalGap'][0]
+    hold = int(rule['for'].rstrip('m'))
+    labels = [s[1] for s in gap.find('pgops_backup_wal_gap_info', blocking='1')][0]
+    exp_labels = dict(labels, instance=instance, job='node', **rule['labels'])
+    firing = [{'exp_labels': exp_labels, 'exp_annotations': dict(
+        (k, render_annotation(v, exp_labels, 1)) for k, v in rule['annotations'].items())}]
+    assert exp_labels['first_missing'] == STATE['lost']
+    tests = [{'eval_time': '%dm' % hold, 'alertname': 'PgopsBackupWalGap', 'exp_alerts': []},
+             {'eval_time': '%dm' % (hold + 1), 'alertname': 'PgopsBackupWalGap', 'exp_alerts': firing},
+             {'eval_time': '%dm' % (len(sequence) - 1), 'alertname': 'PgopsBackupWalGap', 'exp_alerts': []}]
+    document = {'rule_files': [RULES], 'evaluation_interval': '1m', 'tests': [{
+        'name': 'captured on %s: a WAL gap, then a full backup' % host.backend.hostname, 'interval': '1m',
+        'input_series': [{'series': k, 'values': ' '.join(v)} for k, v in sorted(series.items())],
+        'alert_rule_test': tests}]}
+    path = os.path.join(CAPTURE_DIR, 'captured-gap.rules.test.yml')
+    with open(path, 'w') as handle:
+        yaml.safe_dump(document, handle, default_flow_style=False, sort_keys=False, width=200)
+    result = promtool('test', 'rules', path)
+    assert result.returncode == 0, result.stdout

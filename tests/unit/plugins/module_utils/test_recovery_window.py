@@ -191,3 +191,10 @@ def test_a_hole_just_before_freshly_stored_segments_is_not_a_gap_yet():
     assert [g['first_missing'] for g in win['gaps']] == [name(6)]  # 18: async archiving may still fill it
     win = compute([F1, F2], archive(2, 20, without={6, 18}), SEG, times=times, now=NOW + 600)
     assert [g['first_missing'] for g in win['gaps']] == [name(6), name(18)]
+
+
+def test_a_settling_hole_keeps_the_memory_of_a_gap_found_earlier():
+    seen = {name(18): NOW - 900}
+    times = {name(19): NOW - 20}
+    win = compute([F1, F2], archive(2, 20, without={18}), SEG, times=times, gap_seen=seen, now=NOW)
+    assert win['gaps'] == [] and seen == {name(18): NOW - 900}
