@@ -1023,7 +1023,13 @@ class Pitr(object):
             self._mark(req, progress, 'stopping the cluster')
             self._say('stopping %s' % service)
             self.root.run(['systemctl', 'stop', service], what='systemctl stop')
-            self._wait_stopped(probe, 300)
+            try:
+                self._wait_stopped(probe, 300)
+            except EngineError as exc:
+                exc.hint = ('nothing was restored and %s is untouched; see `systemctl status %s`, then start it '
+                            'again (`systemctl start %s`) or run the PITR again once it has stopped'
+                            % (data_dir, service, service))
+                raise
             progress['stopped'] = True
             phases['stop'] = round(self.clock() - t0, 3)
         elif probe.running():

@@ -494,3 +494,19 @@ def test_the_cli_refuses_a_standby_and_allows_it_with_allow_standby(tmp_path, mo
     assert cli.main(args + ['--allow-standby']) == 0
     out = capsys.readouterr().out
     assert 'WARNING: 17/main is not the primary of stanza main (it is running as a standby' in out and '--archive-mode=off' in out
+
+
+def test_a_cluster_that_does_not_stop_fails_with_the_data_directory_untouched(tmp_path):
+    host = new_host()
+    answer = host._systemctl
+
+    def stop_hangs(argv, env, data):
+        if 'stop' in argv:
+            return 0, '', ''  # the stop was asked for; the server goes on running
+        return answer(argv, env, data)
+    host._systemctl = stop_hangs
+    with pytest.raises(EngineError) as err:
+        make(host, tmp_path).run(Request(Target('time', T), stop_cluster=True))
+    assert 'PostgreSQL did not stop within 300 s' in err.value.msg
+    assert 'nothing was restored and %s is untouched' % DATA in err.value.hint
+    assert not [a for a in host.argvs if a[0].endswith('mv') or 'restore' in a]
