@@ -17,9 +17,11 @@ import sys
 
 from . import backup as backup_job
 from . import cli_dump
+from . import cli_evidence
 from . import cli_metrics
 from . import cli_pitr
 from . import cli_restore_test
+from . import cli_retention
 from . import cli_window
 from . import pgbackrest as pgbr_mod
 from . import postgres
@@ -265,9 +267,11 @@ def build_parser():
     p.add_argument('--notify-config', default=NOTIFY_CONFIG)
     p.set_defaults(func=cmd_notify)
     cli_dump.register(sub)
+    cli_evidence.register(sub)
     cli_metrics.register(sub)
     cli_pitr.register(sub)
     cli_restore_test.register(sub)
+    cli_retention.register(sub)
     cli_window.register(sub)
     return parser
 

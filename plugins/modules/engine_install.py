@@ -85,13 +85,21 @@ from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F40
 from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
     clock, cluster_lock, config_candidate,
 )
+from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
+    cli_retention, backup_retention, retention_policy,
+)
+from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
+    cli_evidence, evidence,
+)
 
 ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, stanza,
           cli_dump, dump_crypto, dump_manifest, dump_restore, dump_retention, dump_session, pg_dump,
           cli_pitr, pgserver, pitr, recovery, restore_point, scratch, wal,
           cli_restore_test, restore_drill, restore_drill_checks, restore_drill_scratch, restore_drill_sources,
           cli_metrics, metrics, cli_window, recovery_window,
-          clock, cluster_lock, config_candidate)
+          cli_retention, backup_retention, retention_policy,
+          clock, cluster_lock, config_candidate,
+          cli_evidence, evidence)
 
 
 def engine_sources():
