@@ -22,6 +22,7 @@ from . import cli_metrics
 from . import cli_pitr
 from . import cli_restore_test
 from . import cli_retention
+from . import cli_retention
 from . import cli_window
 from . import pgbackrest as pgbr_mod
 from . import postgres
@@ -271,6 +272,7 @@ def build_parser():
     cli_metrics.register(sub)
     cli_pitr.register(sub)
     cli_restore_test.register(sub)
+    cli_retention.register(sub)
     cli_retention.register(sub)
     cli_window.register(sub)
     return parser

@@ -13,11 +13,22 @@ Rules, applied to the good dumps of one database:
   --schema-only cannot push the last full copy of the data out.
 Both limits apply when both are set. Only directories with a valid, ok manifest are considered:
 unknown files and work in progress are never touched here.
+
+Calendar policy (issue 17): with `rules` (retention_policy.parse_policy), the count and age give way
+to the grandfather-father-son rules (daily/weekly/monthly/yearly or `every: DURATION`), with the
+same two guarantees. Keep marks: a dump set DATABASE/STAMP/ with a file DATABASE/STAMP.pgops-keep.json
+beside it (who, when, why) is never deleted by any rule; removing the file releases it.
 """
 
+import json
+import os
 import re
 
+from . import clock
+from . import retention_policy
 from .process import EngineError
+
+KEEP_SUFFIX = '.pgops-keep.json'
 
 _AGE_RE = re.compile(r'^\s*(\d+)\s*([smhdw]?)\s*$')
 _UNITS = {'': 86400, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 7 * 86400}
@@ -36,19 +47,86 @@ def parse_age(value):
     return seconds or None
 
 
-def select(units, now, retention_count=0, max_age_seconds=None):
+def keep_mark_path(unit_path):
+    """Where the keep mark of a dump set lives: beside its directory (never inside the proven set)."""
+    return os.path.normpath(unit_path) + KEEP_SUFFIX
+
+
+def read_keep_mark(unit_path):
+    """The keep mark of a dump set ({'user', 'at', 'reason'}) or None."""
+    if not unit_path:
+        return None
+    try:
+        with open(keep_mark_path(unit_path)) as handle:
+            mark = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+    return mark if isinstance(mark, dict) else {'reason': str(mark)}
+
+
+def set_keep_mark(unit_path, user, reason, release=False):
+    """Mark (or release) a dump set. Returns (changed, mark before)."""
+    if not os.path.isdir(unit_path):
+        raise EngineError('%s is not a dump set directory' % unit_path,
+                          hint='name a DATABASE/STAMP directory under the dump destination')
+    before = read_keep_mark(unit_path)
+    path = keep_mark_path(unit_path)
+    if release:
+        if before is None and not os.path.exists(path):
+            return False, None
+        os.unlink(path)
+        return True, before
+    reason = (reason or '').strip()
+    if not reason or '\n' in reason or len(reason) > 200:
+        raise EngineError('a keep mark needs a reason of one line (at most 200 characters), not %r' % reason,
+                          hint='pass --reason TEXT (a ticket, an audit, a legal hold)')
+    if not user or not str(user).strip():
+        raise EngineError('a keep mark needs the name of who asks for it', hint='pass --user NAME')
+    mark = {'user': str(user).strip(), 'at': clock.utc_now_text(), 'reason': reason}
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as handle:
+        json.dump(mark, handle, sort_keys=True)
+    os.rename(tmp, path)
+    return True, before
+
+
+def select(units, now, retention_count=0, max_age_seconds=None, rules=None):
     """Split one database's good dumps (any order) into (keep, prune), both newest first.
-    Each unit needs 'finished_epoch' and 'name'; 'partial' (default False) marks a partial dump."""
+    Each unit needs 'finished_epoch' and 'name'; 'partial' (default False) marks a partial dump.
+    A unit with a keep mark beside its 'path' is always kept. With `rules` (a parsed calendar policy)
+    the count and age are not used."""
     if retention_count is not None and int(retention_count) < 0:
         raise EngineError('retention_count must be 0 (no limit) or more, not %r' % retention_count)
     ordered = sorted(units, key=lambda u: (u['finished_epoch'], u['name']), reverse=True)
+    if rules:
+        decisions = decide(ordered, now, rules)
+        keep = [u for u, d in zip(ordered, decisions) if d['action'] == 'keep']
+        prune = [u for u, d in zip(ordered, decisions) if d['action'] == 'expire']
+        return keep, prune
     newest_complete = next((u for u in ordered if not u.get('partial')), None)
     keep, prune = [], []
     for index, unit in enumerate(ordered):
-        if index == 0 or unit is newest_complete:
-            keep.append(unit)  # the newest good dump and the newest complete one survive every rule
+        if index == 0 or unit is newest_complete or read_keep_mark(unit.get('path')):
+            keep.append(unit)  # the newest good dump, the newest complete one and marked ones survive every rule
             continue
         too_many = bool(retention_count) and index >= int(retention_count)
         too_old = max_age_seconds is not None and now - unit['finished_epoch'] > max_age_seconds
         (prune if too_many or too_old else keep).append(unit)
     return keep, prune
+
+
+def decide(units, now, rules):
+    """The calendar policy over one database's good dumps (newest first): one decision per unit, in
+    the order given ({'id', 'action', 'kept_by', 'reason', ...}). Partial dumps are not candidates of
+    the rules (they never stand in for a complete copy); the newest good and newest complete survive."""
+    ordered = sorted(units, key=lambda u: (u['finished_epoch'], u['name']), reverse=True)
+    policy_units = [{'id': u['name'], 'time': u['finished_epoch'],
+                     'kind': 'partial' if u.get('partial') else 'complete',
+                     'candidate': not u.get('partial'), 'keep_mark': read_keep_mark(u.get('path'))}
+                    for u in ordered]
+    decisions = dict((d['id'], d) for d in retention_policy.evaluate(policy_units, rules, now,
+                                                                       newest_kinds=('complete',)))
+    if ordered and decisions[ordered[0]['name']]['action'] == 'expire':
+        newest = decisions[ordered[0]['name']]
+        newest.update(action='keep', kept_by=['newest good dump'], reason=None)
+    return [decisions[u['name']] for u in ordered]
