@@ -343,6 +343,9 @@ def _records(record_dir, span):
             entry['audit'] = '/%s/' % PITR_AUDIT_SUBDIR in arcname
         entries.append(entry)
         files[arcname] = path
+    # The last record of a PITR job repeats its newest audit record: listed once.
+    audited = {(e['finished_at'], e['status']) for e in entries if e.get('audit')}
+    entries = [e for e in entries if e['kind'] != 'pitr' or e['audit'] or (e['finished_at'], e['status']) not in audited]
     return entries, files, notes
 
 

@@ -79,6 +79,9 @@ def site(tmp_path, monkeypatch):
                  stanza='main', requested_by='alice', reason='CHG-1234 test restore', destination='elsewhere',
                  target={'description': "time '2026-11-22 02:00:00+00'"}, backup_set='20261121-091140F',
                  finished_epoch=1795435200, finished_at='2026-11-23T10:00:00Z')
+    # The job's last record repeats its newest audit record: listed once, both files kept.
+    put(records, 'pitr-restore-main', job='pitr-restore-main', status='ok', stanza='main', requested_by='alice',
+        finished_epoch=1795435200, finished_at='2026-11-23T10:00:00Z')
     put(records, 'recovery-window', job='recovery-window', status='ok', finished_at='2026-11-29T03:00:00Z',
                  windows=[{'stanza': 'main', 'repo': 1, 'ok': True, 'recoverable': True,
                            'first_recoverable': {'epoch': 1795252301}, 'latest_recoverable': {'epoch': 1795920000},
@@ -136,7 +139,7 @@ def test_bundle_holds_the_period_with_a_manifest_that_verifies(site, capsys):
     assert {'records/restore_test-main.json', 'records/pitr-audit/pitr-restore-main-20261123T100000Z-ok.json',
             'records/recovery-window.json', 'restore-points/before-upgrade.json', 'pgbackrest-info.json',
             'summary.md', 'MANIFEST.sha256'} <= set(files)
-    assert 'records/pgbackrest-verify-main.json' not in files
+    assert 'records/pgbackrest-verify-main.json' not in files and 'records/pitr-restore-main.json' in files
     manifest = dict(reversed(line.split('  ', 1)) for line in files['MANIFEST.sha256'].decode().splitlines())
     assert sorted(manifest) == sorted(set(files) - {'MANIFEST.sha256'})
     assert all(hashlib.sha256(files[name]).hexdigest() == digest for name, digest in manifest.items())
