@@ -56,7 +56,7 @@ def test_playbook_fetches_a_private_bundle_and_says_so_in_one_line(host):
     assert stat.S_IMODE(os.stat(got['directory']).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(DEST).st_mode) == 0o700
     assert re.search(r'%s: \S+ \.\. \S+: \d+ backup\(s\), 1 drill\(s\), \d+ PITR record\(s\).*manifest verified'
-                     % re.escape(host.backend.hostname), got['output'].replace('\n', ' ')), got['output']
+                     % re.escape(host.backend.hostname), re.sub(r'\s+', ' ', got['output'])), got['output']
     on_host = host.file('/var/lib/pgops-backup/evidence')
     assert on_host.is_directory and on_host.mode == 0o700
     with open(got['path'], 'rb') as handle:
