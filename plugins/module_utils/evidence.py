@@ -26,7 +26,7 @@ import tarfile
 import tempfile
 
 from . import clock, metrics
-from .pgbackrest import parse_info
+from .pgbackrest import parse_info, parse_version
 from .pgserver import iso, parse_timestamp
 from .process import EngineError
 
@@ -415,15 +415,16 @@ def gather(runner, pgbr, span, record_dir, config=None, include_dir=DEFAULT_INCL
     texts = {}
     info = []
     info_error = None
+    version = None
     try:
         runner.binary('pgbackrest')
         info_text = pgbr.run('info', '--output=json').stdout
         texts['pgbackrest-info.json'] = info_text
         info = parse_info(info_text)
-        version = pgbr.version_string()
+        # `version` takes no --config: asked without the configuration.
+        version = '.'.join(str(p) for p in parse_version(runner.run([pgbr.binary, 'version']).stdout))
     except EngineError as exc:
         info_error = exc.full_message()
-        version = None
         notes.append('pgBackRest: %s' % info_error)
     if stanzas:
         info = [s for s in info if s['name'] in stanzas]

@@ -266,3 +266,23 @@ def test_verify_bundle_names_a_changed_file(site, capsys, tmp_path):
             tar.addfile(info, io.BytesIO(data))
     check = evidence.verify_bundle(str(forged))
     assert not check['ok'] and check['problems'] == ['summary.md does not match its sha256']
+
+
+def test_pgbackrest_version_is_asked_without_the_configuration(site, capsys):
+    _result, files = made(site, capsys)
+    assert json.loads(files['evidence.json'])['pgbackrest_version'] == '2.55.1'
+    version = [a for a in site['fake'].argvs if a[-1] == 'version']
+    assert version and not any(arg.startswith('--config') for arg in version[0])
+    info = [a for a in site['fake'].argvs if a[-1] == 'info']
+    assert any(arg.startswith('--config=') for arg in info[0])
+
+
+def test_without_pgbackrest_the_records_still_make_a_bundle_with_a_note(site, capsys, tmp_path, monkeypatch):
+    fake = host(data_dir(tmp_path, name='other'), info='info-chain-2.55.1.json')
+    fake.missing.add('pgbackrest')
+    monkeypatch.setattr(cli_evidence, 'Runner', functools.partial(Runner, run=fake, which=fake.which))
+    _result, files = made(site, capsys)
+    ev = json.loads(files['evidence.json'])
+    assert ev['backups'] == [] and ev['stanzas'] == [] and [d['name'] for d in ev['drills']] == ['main']
+    assert any("required program 'pgbackrest' was not found" in n for n in ev['notes'])
+    assert 'pgbackrest-info.json' not in files
