@@ -14,7 +14,7 @@ description:
   - With O(policy), applies a calendar (grandfather-father-son) retention policy to the backups of a stanza, per repository.
     The rules keep full backups; differential and incremental backups follow their full backup. The newest good full,
     diff and incr backup, every backup with a keep mark and everything a kept backup depends on are never expired.
-  - The sets the policy drops are expired with C(pgbackrest expire --set=LABEL --repo=N): pgBackRest removes them with their
+  - The sets the policy drops are expired with C(pgbackrest expire --set=LABEL --repo=N); pgBackRest removes them with their
     dependent backups and expires only the WAL older than the oldest remaining backup, so every kept backup keeps its WAL.
     pgBackRest's own count retention must be high for the policy to decide (the pgbackrest role does this when
     C(pgbackrest_retention_policy) is set).
