@@ -52,8 +52,8 @@ SECRET_OPTION_RE = re.compile(r'^(?:repo\d+-)?(?:cipher-pass|s3-key|s3-key-secre
                               r'gcs-key|sftp-private-key-passphrase|tls-server-key-pass)$')
 # Secrets whose value the host does not keep in a file we read: redacted by their shape.
 _SHAPE_RES = (
-    ('a password in a connection string', re.compile(r'((?:ssl)?password\s*=\s*)(\'(?:[^\'\\]|\\.)*\'|[^\s\'"&,;]+)',
-                                                    re.IGNORECASE)),
+    ('a password in a connection string',
+     re.compile(r'((?:ssl)?password\s*=\s*)(\'(?:[^\'\\]|\\.)*\'|[^\s\'"&,;]+)', re.IGNORECASE)),
     ('user:password@ in a URL', re.compile(r'(://[^/@\s:"]+:)([^/@\s"]+)(?=@)')),
     ('a secret pgBackRest option', re.compile(r'((?:repo\d+-)?(?:cipher-pass|s3-key-secret|s3-token|azure-key)'
                                               r'\s*[=:]\s*"?)([^\s",}]+)')),
@@ -519,7 +519,7 @@ def summary(ev):
     out = ['# Backup evidence: %s' % ev['host'], '',
            '- period: %s to %s (UTC)' % (p['since'], p['until']),
            '- generated: %s by %s%s' % (ev['generated_at'], ev['requested_by'] or '-',
-                                         ' (reason: %s)' % ev['reason'] if ev['reason'] else ''),
+                                        ' (reason: %s)' % ev['reason'] if ev['reason'] else ''),
            '- pgBackRest: %s' % (ev['pgbackrest_version'] or ev['pgbackrest_error'] or '-'),
            '- verify this bundle: `sha256sum -c MANIFEST.sha256` in the unpacked directory', '']
     out += ['## Stanzas and encryption', '',

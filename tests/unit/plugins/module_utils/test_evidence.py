@@ -10,6 +10,7 @@ from __future__ import annotations
 import binascii
 import functools
 import hashlib
+import io
 import json
 import os
 import stat
@@ -62,36 +63,36 @@ def site(tmp_path, monkeypatch):
     (jobs / 'notify.secret').write_text(NOTIFY_SECRET + '\n')
     records = tmp_path / 'records'
     put(records, 'pgbackrest-backup-main-full', job='pgbackrest-backup-main-full', status='ok',
-                 label='20261129-010002F', type='full', finished_epoch=1795914006, stanza='main',
-                 started_at='2026-11-29T01:00:01Z', finished_at='2026-11-29T01:00:06Z')
+        label='20261129-010002F', type='full', finished_epoch=1795914006, stanza='main',
+        started_at='2026-11-29T01:00:01Z', finished_at='2026-11-29T01:00:06Z')
     put(records, 'restore_test-main', job='restore_test-main', name='main', source='pgbackrest', status='ok',
-                 backup_label='20261129-010002F', rto_seconds=42.5, rpo_seconds=61, finished_epoch=1795920000,
-                 checks=[{'name': 'amcheck', 'status': 'ok'}],
-                 # A secret that should never have been recorded: the bundle must not carry it on.
-                 error='scratch restore used passphrase %s' % CIPHER_PASS)
+        backup_label='20261129-010002F', rto_seconds=42.5, rpo_seconds=61, finished_epoch=1795920000,
+        checks=[{'name': 'amcheck', 'status': 'ok'}],
+        # A secret that should never have been recorded: the bundle must not carry it on.
+        error='scratch restore used passphrase %s' % CIPHER_PASS)
     put(records, 'pg-dump-nightly', job='pg-dump-nightly', dump_job='nightly', status='ok', size_bytes=4096,
-                 finished_epoch=1795900000, commands=['pg_dump "host=db port=5432 password=%s"' % DB_PASSWORD])
+        finished_epoch=1795900000, commands=['pg_dump "host=db port=5432 password=%s"' % DB_PASSWORD])
     put(records, 'notify', job='notify', status='ok', finished_epoch=1795901000,
-                 stderr='POST %s failed; curl https://ops:hunter2secret@hooks.example/x' % NOTIFY_SECRET)
+        stderr='POST %s failed; curl https://ops:hunter2secret@hooks.example/x' % NOTIFY_SECRET)
     # Outside the period: not in the bundle.
     put(records, 'pgbackrest-verify-main', job='pgbackrest-verify-main', status='ok', finished_epoch=1795000000)
     put(records / 'pitr-audit', 'pitr-restore-main-20261123T100000Z-ok', job='pitr-restore-main', status='ok',
-                 stanza='main', requested_by='alice', reason='CHG-1234 test restore', destination='elsewhere',
-                 target={'description': "time '2026-11-22 02:00:00+00'"}, backup_set='20261121-091140F',
-                 finished_epoch=1795435200, finished_at='2026-11-23T10:00:00Z')
+        stanza='main', requested_by='alice', reason='CHG-1234 test restore', destination='elsewhere',
+        target={'description': "time '2026-11-22 02:00:00+00'"}, backup_set='20261121-091140F',
+        finished_epoch=1795435200, finished_at='2026-11-23T10:00:00Z')
     # The job's last record repeats its newest audit record: listed once, both files kept.
     put(records, 'pitr-restore-main', job='pitr-restore-main', status='ok', stanza='main', requested_by='alice',
         finished_epoch=1795435200, finished_at='2026-11-23T10:00:00Z')
     put(records, 'recovery-window', job='recovery-window', status='ok', finished_at='2026-11-29T03:00:00Z',
-                 windows=[{'stanza': 'main', 'repo': 1, 'ok': True, 'recoverable': True,
-                           'first_recoverable': {'epoch': 1795252301}, 'latest_recoverable': {'epoch': 1795920000},
-                           'window_seconds': 667699, 'gaps': [{'timeline': 1, 'first_missing': '000000010000000000000005',
-                                                               'last_missing': '000000010000000000000005', 'segments': 1,
-                                                               'blocking': False}]}])
+        windows=[{'stanza': 'main', 'repo': 1, 'ok': True, 'recoverable': True,
+                  'first_recoverable': {'epoch': 1795252301}, 'latest_recoverable': {'epoch': 1795920000},
+                  'window_seconds': 667699, 'gaps': [{'timeline': 1, 'first_missing': '000000010000000000000005',
+                                                      'last_missing': '000000010000000000000005', 'segments': 1,
+                                                      'blocking': False}]}])
     registry = tmp_path / 'restore-points'
     put(registry, 'before-upgrade', name='before-upgrade', lsn='0/5000028', timeline=1, stanza='main',
-                 created_at='2026-11-24T08:00:00.000000Z', created_us=1795507200000000, requested_by='bob',
-                 reason='CHG-77')
+        created_at='2026-11-24T08:00:00.000000Z', created_us=1795507200000000, requested_by='bob',
+        reason='CHG-77')
     fake = host(data_dir(tmp_path), info='info-chain-2.55.1.json')
     fake.on('version', out='pgBackRest 2.55.1\n')
     monkeypatch.setattr(process.os, 'geteuid', lambda: os.stat(str(tmp_path)).st_uid)
@@ -262,7 +263,6 @@ def test_verify_bundle_names_a_changed_file(site, capsys, tmp_path):
         for name, data in files.items():
             info = tarfile.TarInfo('top/%s' % name)
             info.size = len(data)
-            import io
             tar.addfile(info, io.BytesIO(data))
     check = evidence.verify_bundle(str(forged))
     assert not check['ok'] and check['problems'] == ['summary.md does not match its sha256']
