@@ -22,7 +22,6 @@ from . import cli_metrics
 from . import cli_pitr
 from . import cli_restore_test
 from . import cli_retention
-from . import cli_retention
 from . import cli_window
 from . import pgbackrest as pgbr_mod
 from . import postgres
@@ -272,7 +271,6 @@ def build_parser():
     cli_metrics.register(sub)
     cli_pitr.register(sub)
     cli_restore_test.register(sub)
-    cli_retention.register(sub)
     cli_retention.register(sub)
     cli_window.register(sub)
     return parser

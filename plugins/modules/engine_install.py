@@ -89,9 +89,6 @@ from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F40
     cli_retention, backup_retention, retention_policy,
 )
 from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
-    cli_retention, backup_retention, retention_policy,
-)
-from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
     cli_evidence, evidence,
 )
 
@@ -100,7 +97,6 @@ ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, s
           cli_pitr, pgserver, pitr, recovery, restore_point, scratch, wal,
           cli_restore_test, restore_drill, restore_drill_checks, restore_drill_scratch, restore_drill_sources,
           cli_metrics, metrics, cli_window, recovery_window,
-          cli_retention, backup_retention, retention_policy,
           cli_retention, backup_retention, retention_policy,
           clock, cluster_lock, config_candidate,
           cli_evidence, evidence)
