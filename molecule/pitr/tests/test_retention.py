@@ -1,7 +1,8 @@
 """Calendar retention on real backups (issue 17), after the PITR drills (test_pitr_drill.py).
 
-pgBackRest's own count retention is raised as the pgbackrest role does when a calendar policy is set
-(repo1-retention-full high, so that its automatic expire never removes a set). Four full backups are
+The pgbackrest role is run again with a calendar policy: pgBackRest's own count retention is raised
+(repo1-retention-full high, so that its automatic expire never removes a set) and the backup services
+run the policy after each backup (checked at the end with a scheduled incr). Four full backups are
 taken a few seconds apart with a marker row before each, then a diff and an incr on the newest; the
 second full is marked to keep. A policy keeping only the backups of the last few seconds (`within`,
 computed from the backups' own times) must expire exactly every other set - including all the older
@@ -12,12 +13,17 @@ before it (its WAL survived the expiry).
 
 import json
 import math
+import os
+import subprocess
 import time
 
 from testhosts import molecule_hosts, psql
 
 testinfra_hosts = molecule_hosts()
 CONF = '/etc/pgbackrest/pgbackrest.conf'
+POLICY_FILE = '/etc/pgops-backup/retention-policy.json'
+# The role's policy keeps everything of the last day: its run after a scheduled backup must expire nothing here.
+ROLE_POLICY = {'within': '1d', 'monthly': 12}
 STATE = {}
 
 
@@ -41,11 +47,21 @@ def backup(host, kind):
     return json.loads(out)['label']
 
 
-def test_00_count_retention_raised_as_the_role_does_for_a_policy(host):
-    conf = host.file(CONF).content_string
-    assert 'repo1-retention-full=2' in conf
-    sh(host, "sed -i 's/^repo1-retention-full=2$/repo1-retention-full=9999999/' %s" % CONF)
+def test_00_the_role_with_a_policy_raises_the_count_and_runs_it_after_backups(host):
+    assert 'repo1-retention-full=2' in host.file(CONF).content_string
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+    argv = ['ansible-playbook', '-i', os.environ['MOLECULE_INVENTORY_FILE'],
+            os.path.join(root, 'molecule', 'pitr', 'converge.yml'), '-e', json.dumps({'pgbackrest_retention_policy': ROLE_POLICY})]
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    with open(os.path.join(os.environ.get('PGOPS_LOG_DIR', '/tmp'), 'pitr-verify-retention-role.out'), 'w') as out:
+        out.write(proc.stdout)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    sh(host, "systemctl stop 'pgbackrest-*.timer'")  # the role started them again: no backup of their own here
     assert 'repo1-retention-full=9999999' in host.file(CONF).content_string
+    assert json.loads(host.file(POLICY_FILE).content_string) == ROLE_POLICY
+    unit = host.file('/etc/systemd/system/pgbackrest-main-incr.service').content_string
+    assert ('ExecStartPost=/usr/local/bin/pgops-backup --quiet retention --stanza main --policy-file %s' % POLICY_FILE) in unit
+    assert 'ExecStartPost' not in host.file('/etc/systemd/system/pgbackrest-main-verify.service').content_string
 
 
 def test_10_backups_a_little_apart_and_a_keep_mark(host):
@@ -125,3 +141,12 @@ def test_50_release_the_mark_and_the_policy_may_expire_it(host):
     out = sh(host, "pgops-backup --quiet --json retention --stanza main --policy '%s' --dry-run" % STATE['policy'])
     decisions = dict((d['label'], d) for d in json.loads(out)['plans'][0]['backups'])
     assert decisions[STATE['fulls'][1]]['action'] == 'expire'
+
+
+def test_60_a_scheduled_backup_runs_the_role_policy_after_it(host):
+    before = labels(host)
+    sh(host, 'systemctl start pgbackrest-main-incr.service')
+    record = json.loads(host.file('/var/lib/pgops-backup/records/pgbackrest-retention-main.json').content_string)
+    assert record['status'] == 'ok' and record['policy'] == ROLE_POLICY and record['expired'] == [], record
+    after = labels(host)
+    assert before < after and len(after - before) == 1  # the new incr, nothing expired
