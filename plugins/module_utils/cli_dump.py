@@ -26,7 +26,7 @@ DUMP_DEFAULTS = {
     'job': 'adhoc', 'destination': None, 'databases': [], 'format': 'custom', 'compression': 'auto',
     'compression_level': None, 'jobs': 0, 'exclude_table_data': [], 'extra_options': [], 'globals': True,
     'encrypt': False, 'passphrase_file': None, 'passphrase_env': None, 'retention_count': 0,
-    'retention_max_age': None, 'port': None, 'host': None, 'user': None, 'passfile': None, 'bin_dir': None,
+    'retention_max_age': None, 'retention_policy': None, 'port': None, 'host': None, 'user': None, 'passfile': None, 'bin_dir': None,
 }
 JOB_FILE_KEYS = frozenset(DUMP_DEFAULTS)
 JOB_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
@@ -118,7 +118,8 @@ def cmd_dump(args):
             jobs=settings['jobs'], exclude_table_data=settings['exclude_table_data'],
             extra_options=settings['extra_options'], include_globals=settings['globals'],
             passphrase=passphrase, retention_count=settings['retention_count'],
-            retention_max_age=settings['retention_max_age'], connection=_connection(settings),
+            retention_max_age=settings['retention_max_age'], retention_policy=settings['retention_policy'],
+            connection=_connection(settings),
             bin_dir=settings['bin_dir'], job=settings['job'], say=lambda text: _say(args, text))
         if args.dry_run:
             plan = job.plan()

@@ -180,21 +180,15 @@ def cmd_dump_retention(args):
 
 def cmd_dump_keep(args):
     try:
-        if not layout.STAMP_RE.match(os.path.basename(os.path.normpath(args.set))):
-            raise EngineError('%s is not a dump set (DATABASE/STAMP directory)' % args.set,
-                              hint='`ls DESTINATION/DATABASE` lists the dump sets')
-        if args.dry_run:
-            changed, before = (dump_retention.read_keep_mark(args.set) is not None) == args.release, \
-                dump_retention.read_keep_mark(args.set)
-        else:
-            changed, before = dump_retention.set_keep_mark(args.set, _user(args), args.reason, release=args.release)
+        result = dump_retention.mark_set(args.set, _user(args), args.reason, release=args.release,
+                                         check_mode=args.dry_run)
     except (EngineError, OSError) as exc:
         msg = exc.full_message() if isinstance(exc, EngineError) else str(exc)
         _say(args, 'FAILED: %s' % msg)
         return 1
-    _say(args, '%s %s%s' % ('released' if args.release else 'marked', args.set, '' if changed else ' (no change)'))
-    _emit(args, {'changed': changed, 'set': args.set, 'before': before,
-                 'after': None if args.release else dump_retention.read_keep_mark(args.set)})
+    _say(args, '%s %s%s' % ('released' if args.release else 'marked', result['set'],
+                            '' if result['changed'] else ' (no change)'))
+    _emit(args, result)
     return 0
 
 

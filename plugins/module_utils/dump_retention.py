@@ -25,6 +25,7 @@ import os
 import re
 
 from . import clock
+from . import dump_manifest as layout
 from . import retention_policy
 from .process import EngineError
 
@@ -82,12 +83,40 @@ def set_keep_mark(unit_path, user, reason, release=False):
                           hint='pass --reason TEXT (a ticket, an audit, a legal hold)')
     if not user or not str(user).strip():
         raise EngineError('a keep mark needs the name of who asks for it', hint='pass --user NAME')
+    if before and before.get('user') == str(user).strip() and before.get('reason') == reason:
+        return False, before  # the same mark again: idempotent
     mark = {'user': str(user).strip(), 'at': clock.utc_now_text(), 'reason': reason}
     tmp = path + '.tmp'
     with open(tmp, 'w') as handle:
         json.dump(mark, handle, sort_keys=True)
     os.rename(tmp, path)
     return True, before
+
+
+def _describe_mark(mark):
+    return None if mark is None else '%s at %s: %s' % (mark.get('user'), mark.get('at'), mark.get('reason'))
+
+
+def mark_set(unit_path, user, reason, release=False, check_mode=False):
+    """Mark or release a dump set, as the host command and the module do it (check mode changes nothing).
+    Returns {'set', 'changed', 'before', 'after'} with the marks as one line of text."""
+    unit_path = os.path.normpath(unit_path or '')
+    if not layout.STAMP_RE.match(os.path.basename(unit_path)) or not os.path.isdir(unit_path):
+        raise EngineError('%s is not a dump set (DATABASE/STAMP directory)' % unit_path,
+                          hint='`ls DESTINATION/DATABASE` lists the dump sets')
+    before = read_keep_mark(unit_path)
+    if check_mode:
+        if release:
+            changed = before is not None
+        else:
+            changed = not (before and before.get('user') == (user or '').strip()
+                           and before.get('reason') == (reason or '').strip())
+        after = None if release else ({'user': (user or '').strip(), 'at': 'now', 'reason': (reason or '').strip()}
+                                      if changed else before)
+    else:
+        changed, before = set_keep_mark(unit_path, user, reason, release=release)
+        after = read_keep_mark(unit_path)
+    return {'set': unit_path, 'changed': changed, 'before': _describe_mark(before), 'after': _describe_mark(after)}
 
 
 def select(units, now, retention_count=0, max_age_seconds=None, rules=None):

@@ -23,6 +23,7 @@ import socket
 from . import clock as wall_clock
 from . import dump_manifest as layout
 from . import dump_retention as retention
+from . import retention_policy as calendar_policy
 from .dump_crypto import GPG_SUFFIX, Gpg, remove_stale_work
 from .dump_session import session_factory
 from .postgres import FIELD_SEP, RECORD_SEP, conninfo_dbname, parse_rows  # noqa: F401 (conninfo_dbname: re-exported)
@@ -509,7 +510,7 @@ class DumpJob(object):
                  compression_level=None, jobs=0, exclude_table_data=None, extra_options=None,
                  include_globals=True, passphrase=None, retention_count=0, retention_max_age=None,
                  connection=None, bin_dir=None, job=None, sessions=None, owner=None, clock=None,
-                 say=None, host=None):
+                 say=None, host=None, retention_policy=None):
         if fmt not in FORMATS:
             raise EngineError('format must be one of %s, not %r' % (', '.join(FORMATS), fmt))
         if not destination or not os.path.isabs(destination):
@@ -529,6 +530,9 @@ class DumpJob(object):
         self.retention_count = int(retention_count or 0)
         self.max_age = retention.parse_age(retention_max_age)
         self.retention_max_age = retention_max_age
+        # A calendar policy (docs/retention.md) replaces the count and age; refused here, before any dump.
+        self.retention_policy = retention_policy or {}
+        self.rules = calendar_policy.parse_policy(self.retention_policy)
         self.job = job
         self.owner = owner if callable(owner) else Owner(owner if owner is not None else runner.run_as)
         self.sessions = sessions or session_factory(
@@ -607,7 +611,7 @@ class DumpJob(object):
             units = layout.list_units(self.db_dir(database))
             virtual = {'name': layout.stamp(now), 'finished_epoch': now, 'path': target,
                        'partial': bool(self.partial_reasons())}
-            keep, prune = retention.select(units + [virtual], now, self.retention_count, self.max_age)
+            keep, prune = retention.select(units + [virtual], now, self.retention_count, self.max_age, rules=self.rules)
             would_prune.extend(u['path'] for u in prune)
         return dict(self.summary_base(ctx), would_dump=would_dump, would_prune=would_prune,
                     partial=bool(self.partial_reasons()), partial_reasons=self.partial_reasons(),
@@ -770,7 +774,7 @@ class DumpJob(object):
     # retention -------------------------------------------------------------------------------------
     def prune_database(self, database, dry_run=False):
         units = layout.list_units(self.db_dir(database))
-        keep, prune = retention.select(units, self.clock(), self.retention_count, self.max_age)
+        keep, prune = retention.select(units, self.clock(), self.retention_count, self.max_age, rules=self.rules)
         removed = []
         for unit in prune:
             if dry_run:

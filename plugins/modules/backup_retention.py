@@ -20,15 +20,16 @@ description:
     C(pgbackrest_retention_policy) is set).
   - With O(keep_set), marks a backup set to keep beyond the policy (the backup annotation C(pgops-keep) with who, when and why),
     or with O(release=true) removes the mark. Keep marks need pgBackRest 2.41 or later.
+  - With O(dump_set), marks a pg_dump set (C(DESTINATION/DATABASE/STAMP)) to keep beyond the pg_dump retention, or releases
+    it; the mark is a file beside the set, so the proven set itself is never touched.
   - Check mode is a dry run; the result lists, per backup, what keeps it or why it expires.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pgops.backup.pgbackrest
 options:
   stanza:
-    description: Name of the stanza.
+    description: Name of the stanza; required with O(policy) and O(keep_set).
     type: str
-    required: true
   repo:
     description: Only this repository (default - every repository of the stanza; for O(keep_set) every repository holding the set).
     type: int
@@ -43,6 +44,11 @@ options:
   keep_set:
     description: Label of the backup set to mark (or release with O(release=true)).
     type: str
+  dump_set:
+    description:
+      - Directory of the pg_dump set to mark (or release with O(release=true)), C(DESTINATION/DATABASE/STAMP).
+      - Mutually exclusive with O(policy) and O(keep_set).
+    type: path
   reason:
     description: Why the set is kept (one line, at most 200 characters). Required to mark.
     type: str
@@ -78,6 +84,12 @@ EXAMPLES = r'''
     reason: "audit 2026, ticket OPS-42"
     user: alice
 
+- name: Keep a pg_dump set for an audit
+  pgops.backup.backup_retention:
+    dump_set: /var/backups/pgops-dump/app/20261121T021500Z
+    reason: "audit 2026, ticket OPS-42"
+    user: alice
+
 - name: Release it
   pgops.backup.backup_retention:
     stanza: main
@@ -102,8 +114,8 @@ expired:
   elements: dict
   sample: [{"repo": 1, "set": "20261001-010000F"}]
 marks:
-  description: The keep marks set or released, per repository.
-  returned: with keep_set
+  description: The keep marks set or released, per repository (with O(dump_set), one entry with C(set) instead of C(repo)).
+  returned: with keep_set or dump_set
   type: list
   elements: dict
   sample: [{"repo": 1, "label": "20261121-091140F", "before": null, "after": "alice at 2026-11-21T10:00:00Z: audit", "changed": true}]
@@ -116,26 +128,46 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgops.backup.plugins.module_utils import backup_retention
+from ansible_collections.pgops.backup.plugins.module_utils import backup_retention, dump_retention
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
     fail_from, module_pgbackrest, pgbackrest_common_argument_spec)
 from ansible_collections.pgops.backup.plugins.module_utils.process import EngineError
 
 
+def mark_dump_set(module):
+    """Mark or release one pg_dump set; exits the module."""
+    params = module.params
+    path = params['dump_set']
+    try:
+        result = dump_retention.mark_set(path, params['user'], params['reason'], release=params['release'],
+                                         check_mode=module.check_mode)
+    except (EngineError, OSError) as exc:
+        module.fail_json(msg='keep mark of %s: %s' % (path, exc.full_message() if isinstance(exc, EngineError) else exc),
+                         commands=[])
+    module.exit_json(changed=result['changed'], marks=[result], diff={'before': result['before'] or '',
+                                                                      'after': result['after'] or ''},
+                     commands=[])
+
+
 def main():
     argument_spec = pgbackrest_common_argument_spec()
     argument_spec.update(
-        stanza=dict(type='str', required=True),
+        stanza=dict(type='str'),
         repo=dict(type='int'),
         policy=dict(type='raw'),
         keep_set=dict(type='str'),
+        dump_set=dict(type='path'),
         reason=dict(type='str'),
         user=dict(type='str'),
         release=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[('policy', 'keep_set')], required_one_of=[('policy', 'keep_set')])
+                           mutually_exclusive=[('policy', 'keep_set', 'dump_set')],
+                           required_one_of=[('policy', 'keep_set', 'dump_set')],
+                           required_by={'policy': 'stanza', 'keep_set': 'stanza'})
     params = module.params
+    if params['dump_set']:
+        mark_dump_set(module)
     pgbr = module_pgbackrest(module, stanza=params['stanza'])
     try:
         if params['keep_set']:

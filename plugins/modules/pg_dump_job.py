@@ -21,7 +21,8 @@ description:
     (sha256) and optionally encrypted, and C(manifest.json) was written. On failure the partial output
     is removed and earlier dumps are left as they were.
   - Retention keeps the newest O(retention_count) good dumps and/or those younger than
-    O(retention_max_age); the newest good dump of each database is never deleted.
+    O(retention_max_age), or, with O(retention_policy), those a calendar policy keeps; the newest good
+    dump of each database and every dump set with a keep mark are never deleted.
   - In check mode nothing is written; the module reports what would be dumped and pruned.
   - The same engine runs as C(pgops-backup dump) from the systemd timers that the C(pgops.backup.pg_dump) role installs.
 extends_documentation_fragment:
@@ -108,6 +109,14 @@ options:
       - Dumps that finished longer ago than this are deleted, for example C(14d), C(36h), C(2w); a plain number means days.
       - The newest good dump of a database is kept even when it is older.
     type: str
+  retention_policy:
+    description:
+      - A calendar (grandfather-father-son) policy that replaces O(retention_count) and O(retention_max_age), for example
+        C({daily: 14, weekly: 8, monthly: 12}); counts C(hourly), C(daily), C(weekly), C(monthly), C(yearly) (UTC calendar
+        buckets, ISO weeks), C(within) (a duration) and C(rules) (a list of C({every, keep})). See docs/retention.md.
+      - Each rule keeps the newest complete dump of each of its C(keep) newest buckets; partial dumps are never kept by a rule.
+      - A policy the engine cannot read is refused before anything is dumped or deleted.
+    type: raw
   prune_only:
     description:
       - Apply retention to the destination's dumps (those of O(databases), or all) without dumping.
@@ -155,6 +164,11 @@ EXAMPLES = r'''
     encrypt: true
     passphrase: "{{ vault_dump_passphrase }}"
     retention_max_age: 14d
+
+- name: The guides' calendar model for dumps - daily for 14 days, weekly for 8 weeks, monthly for 12 months
+  pgops.backup.pg_dump_job:
+    destination: /var/backups/pgops-dump
+    retention_policy: {daily: 14, weekly: 8, monthly: 12}
 
 - name: Only apply retention
   pgops.backup.pg_dump_job:
@@ -319,6 +333,7 @@ def main():
         passphrase_file=dict(type='path', no_log=False),
         retention_count=dict(type='int', default=0),
         retention_max_age=dict(type='str'),
+        retention_policy=dict(type='raw'),
         prune_only=dict(type='bool', default=False),
         job=dict(type='str', default='ansible'),
     )
@@ -341,7 +356,7 @@ def main():
             compression=params['compression'], compression_level=params['compression_level'], jobs=params['jobs'],
             exclude_table_data=params['exclude_table_data'], extra_options=params['extra_options'],
             include_globals=params['globals'], passphrase=passphrase, retention_count=params['retention_count'],
-            retention_max_age=params['retention_max_age'],
+            retention_max_age=params['retention_max_age'], retention_policy=params['retention_policy'],
             connection=Connection(params['port'], params['host'], params['user'], params['passfile']),
             bin_dir=params['bin_dir'], job=params['job'])
         if params['prune_only']:

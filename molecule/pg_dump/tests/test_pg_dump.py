@@ -9,13 +9,14 @@ import re
 import time
 
 import pytest
-from testhosts import molecule_hosts, psql, recap, run_log
+from testhosts import molecule_hosts, psql, recap, run_log, run_playbook
 
 testinfra_hosts = molecule_hosts()
 
 PASSPHRASE = 'pgops-dump-Passphrase-7d3e91c5a2'
 DEST = '/var/backups/pgops-dump'
 SECURE = '/var/backups/pgops-dump-secure'
+AUDIT = '/var/backups/pgops-dump-audit'
 RECORDS = '/var/lib/pgops-backup/records'
 PASSFILE = '/etc/pgops-backup/pg-dump.passphrase'
 JOB_FILE = '/etc/pgops-backup/pg-dump-%s.json'
@@ -100,7 +101,7 @@ def wait_for(predicate, seconds=60, step=0.5, what='condition'):
 
 # --- the role's result ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize('job', ['nightly', 'secure'])
+@pytest.mark.parametrize('job', ['nightly', 'secure', 'audit'])
 def test_job_units_are_installed(host, job):
     timer = host.service('pg-dump-%s.timer' % job)
     assert timer.is_enabled and timer.is_running
@@ -349,6 +350,43 @@ def test_retention_count_of_the_job(host):
     for _run in range(3):
         assert host.run('systemctl start pg-dump-nightly.service').rc == 0
     assert len(units(host, DEST + '/appdb')) == 3  # retention_count: 3
+
+
+def audit_dump(host):
+    """One run of the audit job (calendar policy: within 5s): the name of the dump it made."""
+    before = set(units(host, AUDIT + '/appdb'))
+    cmd = host.run('systemctl start pg-dump-audit.service')
+    assert cmd.rc == 0, journal(host, 'pg-dump-audit.service')
+    made = sorted(set(units(host, AUDIT + '/appdb')) - before)
+    assert len(made) == 1, made
+    return made[0]
+
+
+def test_a_calendar_policy_prunes_what_it_drops_and_never_a_marked_set(host):
+    assert json.loads(host.file(JOB_FILE % 'audit').content_string)['retention_policy'] == {'within': '5s'}
+    first = audit_dump(host)
+    # The operator keeps it for an audit, from the controller.
+    rc, out = run_playbook('keep_backup.yml', '--limit', host.backend.name, '-e',
+                           'keep_dump_set=%s/appdb/%s' % (AUDIT, first), '-e', 'reason=audit OPS-42')
+    assert rc == 0 and 'kept' in out, out[-3000:]
+    mark = json.loads(host.file('%s/appdb/%s.pgops-keep.json' % (AUDIT, first)).content_string)
+    assert mark['reason'] == 'audit OPS-42' and mark['user']
+    time.sleep(6)
+    second = audit_dump(host)
+    assert units(host, AUDIT + '/appdb') == [first, second]  # older than 5 s, but marked
+    time.sleep(6)
+    third = audit_dump(host)
+    assert units(host, AUDIT + '/appdb') == [first, third]  # the unmarked one the policy drops is gone
+    assert_checksums(host, '%s/appdb/%s' % (AUDIT, first))
+    # Released, the policy decides again; the newest good dump always stays.
+    rc, out = run_playbook('keep_backup.yml', '--limit', host.backend.name, '-e',
+                           'keep_dump_set=%s/appdb/%s' % (AUDIT, first), '-e', 'keep_release=true')
+    assert rc == 0 and 'released' in out, out[-3000:]
+    time.sleep(6)
+    cmd = pgops(host, 'dump', '--job-file', JOB_FILE % 'audit', '--prune-only')
+    assert cmd.rc == 0, cmd.stderr
+    assert units(host, AUDIT + '/appdb') == [third]
+    no_partials(host, AUDIT)
 
 
 def test_a_partial_dump_run_as_root_is_marked_and_keeps_the_last_complete_dump(host):

@@ -385,3 +385,20 @@ def test_a_partial_dump_is_marked_and_never_pushes_out_the_last_complete_one(tmp
     kept = [u['path'] for u in layout.list_units(str(tmp_path / 'dumps' / 'appdb'))]
     # the older complete dump went (count 1), the newest complete one stays next to the partial one
     assert kept == [dump['path'], complete['path']] and len(result['pruned']) == 1
+
+
+def test_a_calendar_policy_replaces_the_count(tmp_path):
+    # one dump a day for 6 days, then today's: {daily: 3} keeps today's and the two days before
+    clock = _seed(tmp_path, [6, 5, 4, 3, 2, 1])
+    job, host, sessions = make_job(tmp_path, clock=clock, retention_count=1, retention_policy={'daily': 3})
+    result = job.run()
+    units = layout.list_units(str(tmp_path / 'dumps' / 'appdb'))
+    assert len(units) == 3 and len(result['pruned']) == 4
+    assert units[0]['path'] == result['dumps'][0]['path']
+    assert all(u['finished_epoch'] >= clock.now - 2 * DAY - 60 for u in units)
+
+
+def test_a_bad_calendar_policy_is_refused_before_any_dump(tmp_path):
+    with pytest.raises(EngineError, match='unknown retention policy keys: daly'):
+        make_job(tmp_path, retention_policy={'daly': 3})
+    assert not (tmp_path / 'dumps').exists() or os.listdir(str(tmp_path / 'dumps')) == []

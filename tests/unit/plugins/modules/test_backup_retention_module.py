@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible_collections.pgops.backup.plugins.module_utils import process
@@ -62,3 +64,31 @@ def test_a_bad_policy_fails_before_anything_runs(monkeypatch):
     failed, result = run_module(monkeypatch, backup_retention, {'stanza': 'main', 'policy': {'weekly': 'x'}}, fake)
     assert failed is True and 'keep must be a whole number' in result['msg']
     assert fake.pgbackrest_commands() == []
+
+
+def test_a_dump_set_is_marked_once_released_and_check_mode_writes_nothing(monkeypatch, tmp_path):
+    unit = tmp_path / 'app' / '20261121T021500Z'
+    unit.mkdir(parents=True)
+    mark = str(unit) + '.pgops-keep.json'
+    params = {'dump_set': str(unit), 'reason': 'audit OPS-42', 'user': 'alice'}
+    failed, result = run_module(monkeypatch, backup_retention, params, pgbackrest_fake(), check_mode=True)
+    assert failed is False and result['changed'] is True and not os.path.exists(mark)
+    failed, result = run_module(monkeypatch, backup_retention, params, pgbackrest_fake())
+    assert failed is False and result['changed'] is True and result['diff']['before'] == ''
+    assert result['marks'][0]['after'].startswith('alice at ') and result['marks'][0]['after'].endswith(': audit OPS-42')
+    failed, result = run_module(monkeypatch, backup_retention, params, pgbackrest_fake())
+    assert failed is False and result['changed'] is False  # the same mark again
+    failed, result = run_module(monkeypatch, backup_retention, dict(params, release=True), pgbackrest_fake())
+    assert failed is False and result['changed'] is True and result['marks'][0]['after'] is None
+    assert not os.path.exists(mark)
+
+
+def test_a_dump_set_that_is_no_set_is_refused(monkeypatch, tmp_path):
+    failed, result = run_module(monkeypatch, backup_retention, {'dump_set': str(tmp_path), 'reason': 'r', 'user': 'a'},
+                                pgbackrest_fake())
+    assert failed is True and 'is not a dump set' in result['msg']
+
+
+def test_policy_without_a_stanza_is_refused(monkeypatch):
+    failed, result = run_module(monkeypatch, backup_retention, {'policy': {'daily': 2}}, pgbackrest_fake())
+    assert failed is True and 'stanza' in result['msg']
