@@ -153,8 +153,8 @@ def decide(units, now, rules):
                      'kind': 'partial' if u.get('partial') else 'complete',
                      'candidate': not u.get('partial'), 'keep_mark': read_keep_mark(u.get('path'))}
                     for u in ordered]
-    decisions = dict((d['id'], d) for d in retention_policy.evaluate(policy_units, rules, now,
-                                                                       newest_kinds=('complete',)))
+    evaluated = retention_policy.evaluate(policy_units, rules, now, newest_kinds=('complete',))
+    decisions = dict((d['id'], d) for d in evaluated)
     if ordered and decisions[ordered[0]['name']]['action'] == 'expire':
         newest = decisions[ordered[0]['name']]
         newest.update(action='keep', kept_by=['newest good dump'], reason=None)

@@ -150,8 +150,8 @@ def compute(backups, present, segments, path=None, newest_commit_us=None, times=
         return out
     out['oldest_backup'] = candidates[0]['label']
     first = min(_segno(segments, b['wal_start']) for b in candidates)
-    last = max(newest if newest is not None else first, max(_segno(segments, b.get('wal_stop') or b['wal_start'])
-                                                           for b in candidates))
+    stops = max(_segno(segments, b.get('wal_stop') or b['wal_start']) for b in candidates)
+    last = max(newest if newest is not None else first, stops)
     holes = group_gaps(missing_segments(first, last, present, path, segments), segments)
     gaps = [g for g in holes if not _settling(g, present, path, segments, times, now, settle)]
     out['missing_segments'] = sum(g['segments'] for g in gaps)

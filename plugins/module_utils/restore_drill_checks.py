@@ -266,10 +266,10 @@ class Checks(object):
             on_production, since = self._production_heartbeat(production, database)
             # a copy from before the writer existed cannot hold a beat, whatever the mode
             if on_production and since is not None and reference is not None and reference < since:
-                return result('heartbeat', SKIP, 'the restored copy ends at %s (%s), before the heartbeat writer was '
-                                                 'installed on production (%s): RPO is measured from the next backup '
-                                                 'on' % (iso(int(reference * SECOND)), reference_what,
-                                                        iso(int(since * SECOND))))
+                why = ('the restored copy ends at %s (%s), before the heartbeat writer was installed on production '
+                       '(%s): RPO is measured from the next backup on'
+                       % (iso(int(reference * SECOND)), reference_what, iso(int(since * SECOND))))
+                return result('heartbeat', SKIP, why)
             if mode == 'auto' and not on_production:
                 return result('heartbeat', SKIP, '%s: no %s table%s, so RPO is not measured; the restore_test role '
                                                  'installs the heartbeat writer' % (

@@ -79,7 +79,7 @@ def parse_policy(policy):
     if not policy:
         return []
     if isinstance(policy, dict):
-        unknown = sorted(set(policy) - set(n for n, _ in NAMED) - {'within', 'rules'})
+        unknown = sorted(set(policy) - set(name for name, _every in NAMED) - {'within', 'rules'})
         if unknown:
             raise EngineError('unknown retention policy keys: %s' % ', '.join(unknown),
                               hint='use hourly, daily, weekly, monthly, yearly (counts), within (a duration) '
@@ -114,7 +114,7 @@ def bucket(epoch, rule):
     if every == 'day':
         return moment.strftime('%Y-%m-%d')
     if every == 'week':
-        year, week, _ = moment.isocalendar()
+        year, week = moment.isocalendar()[:2]
         return '%04d-W%02d' % (year, week)
     if every == 'month':
         return moment.strftime('%Y-%m')

@@ -111,7 +111,8 @@ options:
     type: str
   retention_policy:
     description:
-      - A calendar (grandfather-father-son) policy that replaces O(retention_count) and O(retention_max_age), for example
+      - >-
+        A calendar (grandfather-father-son) policy that replaces O(retention_count) and O(retention_max_age), for example
         C({daily: 14, weekly: 8, monthly: 12}); counts C(hourly), C(daily), C(weekly), C(monthly), C(yearly) (UTC calendar
         buckets, ISO weeks), C(within) (a duration) and C(rules) (a list of C({every, keep})). See docs/retention.md.
       - Each rule keeps the newest complete dump of each of its C(keep) newest buckets; partial dumps are never kept by a rule.

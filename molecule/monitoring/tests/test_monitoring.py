@@ -389,7 +389,6 @@ def test_health_playbook_passes_after_the_repair(host):
     assert rc == 0, output
 
 
-
 # --- the recovery window: two full backups, a segment lost between them, a new full backup ---------
 
 WINDOW_RECORD = '/var/lib/pgops-backup/records/recovery-window.json'

@@ -41,8 +41,8 @@ def expected_fulls(doc, daily, weekly, monthly):
     return keep
 
 
-def plan(doc, policy=GUIDES, now=NOW, repo=None):
-    return br.plan_stanza(doc[0], rp.parse_policy(policy), now, repo=repo)
+def plan(doc, policy=None, now=NOW, repo=None):
+    return br.plan_stanza(doc[0], rp.parse_policy(GUIDES if policy is None else policy), now, repo=repo)
 
 
 def test_a_year_of_daily_fulls_keeps_exactly_the_guides_model_in_every_repository():
