@@ -366,7 +366,7 @@ def test_a_calendar_policy_prunes_what_it_drops_and_never_a_marked_set(host):
     assert json.loads(host.file(JOB_FILE % 'audit').content_string)['retention_policy'] == {'within': '5s'}
     first = audit_dump(host)
     # The operator keeps it for an audit, from the controller.
-    rc, out = run_playbook('keep_backup.yml', '--limit', host.backend.name, '-e',
+    rc, out = run_playbook('keep_backup.yml', '--limit', host.backend.hostname, '-e',
                            'keep_dump_set=%s/appdb/%s' % (AUDIT, first), '-e', 'reason=audit OPS-42')
     assert rc == 0 and 'kept' in out, out[-3000:]
     mark = json.loads(host.file('%s/appdb/%s.pgops-keep.json' % (AUDIT, first)).content_string)
@@ -379,7 +379,7 @@ def test_a_calendar_policy_prunes_what_it_drops_and_never_a_marked_set(host):
     assert units(host, AUDIT + '/appdb') == [first, third]  # the unmarked one the policy drops is gone
     assert_checksums(host, '%s/appdb/%s' % (AUDIT, first))
     # Released, the policy decides again; the newest good dump always stays.
-    rc, out = run_playbook('keep_backup.yml', '--limit', host.backend.name, '-e',
+    rc, out = run_playbook('keep_backup.yml', '--limit', host.backend.hostname, '-e',
                            'keep_dump_set=%s/appdb/%s' % (AUDIT, first), '-e', 'keep_release=true')
     assert rc == 0 and 'released' in out, out[-3000:]
     time.sleep(6)

@@ -8,38 +8,9 @@ from __future__ import annotations
 
 import os
 
-import yaml
+import jinja2
 
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
-
-ROLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'roles', 'pgbackrest')
-
-
-def _trust(value):
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return dict((k, _trust(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [_trust(v) for v in value]
-    return value
-
-
-def render(expression, **overrides):
-    variables = {}
-    for name in ('defaults', 'vars'):
-        with open(os.path.join(ROLE, name, 'main.yml')) as handle:
-            variables.update(_trust(yaml.safe_load(handle)))
-    variables.update({
-        'inventory_hostname': 'db1', 'groups': {'all': ['db1']}, 'ansible_play_hosts': ['db1'], 'hostvars': {},
-        'ansible_facts': {'processor_vcpus': 2}, 'pgbackrest_cipher_pass': 'a-good-passphrase-0123456789',
-        '__pgbackrest_cluster': {'data_directory': '/var/lib/postgresql/17/main', 'port': 5432,
-                                 'service': 'postgresql@17-main.service'},
-        '__pgbackrest_info': {'version': '2.55.1'}, 'host_tools_command': '/usr/local/bin/pgops-backup',
-    })
-    variables.update(_trust(overrides))
-    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template('{{ %s }}' % expression))
+from ansible_collections.pgops.backup.tests.unit.roles.pgbackrest_role_vars import ROLE, render
 
 
 def test_no_policy_keeps_the_count_retention_and_runs_nothing_after_backups():
@@ -62,7 +33,7 @@ def test_a_policy_raises_the_count_and_runs_after_each_backup_per_repository():
 
 
 def test_the_service_runs_the_policy_after_the_backup():
-    env = __import__('jinja2').Environment(loader=__import__('jinja2').FileSystemLoader(os.path.join(ROLE, 'templates')))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(ROLE, 'templates')), autoescape=False)
     env.filters['quote'] = lambda s: s
     item = {'stanza': 'main', 'description': 'full backup', 'after': '', 'local': False,
             'args': ['backup', '--stanza', 'main', '--type', 'full'],
