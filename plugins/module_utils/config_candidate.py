@@ -7,8 +7,8 @@ A new pgbackrest.conf (with its conf.d files) or a PostgreSQL conf.d file is fir
 candidate: same owner and mode, in a private directory beside the live files. The installed tools
 then prove the candidate: pgBackRest parses every option value for every command and reads every
 existing repository with it (a passphrase that cannot decrypt is caught here); PostgreSQL parses
-the whole configuration with the candidate in place. Only then is each changed file renamed over
-the live one (atomic on one filesystem). On any failure the live files are untouched, so WAL
+the whole configuration with the candidate in place. Only then are the changed files written beside
+the live ones and, once all are written, renamed over them (each rename atomic on one filesystem). On any failure the live files are untouched, so WAL
 archiving keeps working; and since no proof reads the live files, a live file broken by hand is
 repaired by the next run with correct values.
 """
@@ -106,6 +106,37 @@ def replace_atomically(live_path, managed):
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def replace_all_atomically(pairs):
+    """Several files at once: every new file is written (fsync'ed) beside its live file first, and only
+    when all are written are they renamed over the live ones. A failure while writing (no space, a
+    permission) leaves every live file as it was and no temporary file behind."""
+    staged = []
+    try:
+        for live_path, managed in pairs:
+            fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(live_path), dir=os.path.dirname(live_path))
+            os.close(fd)
+            staged.append((tmp, live_path))
+            write_file(tmp, managed)
+    except BaseException as exc:
+        for tmp, _live in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        if isinstance(exc, (IOError, OSError)):
+            raise EngineError('could not write the new %s: %s; every live file is unchanged'
+                              % (live_path, exc.strerror or exc),
+                              hint='free space (or fix the permission) in %s and run again' % os.path.dirname(live_path))
+        raise
+    for tmp, live_path in staged:
+        os.rename(tmp, live_path)
+    for directory in sorted(set(os.path.dirname(live_path) for _tmp, live_path in staged)):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return [live_path for _tmp, live_path in staged]
 
 
 def needs_write(live_path, managed):
@@ -321,13 +352,9 @@ class PgBackRestConfigChange(object):
         return self.problems
 
     def apply(self):
-        """Swap the changed files in (call after prove() returned no problem). Returns the live paths written."""
-        written = []
-        for managed in self.changed_files():
-            path = self.live_path(managed)
-            replace_atomically(path, managed)
-            written.append(path)
-        return written
+        """Swap the changed files in (call after prove() returned no problem), all written before any is
+        renamed. Returns the live paths written."""
+        return replace_all_atomically([(self.live_path(managed), managed) for managed in self.changed_files()])
 
     def missing_directories(self):
         return [r['path'] for r in self.repositories

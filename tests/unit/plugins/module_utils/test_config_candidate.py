@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.pgops.backup.plugins.module_utils import config_candidate
 from ansible_collections.pgops.backup.plugins.module_utils.config_candidate import (
     ManagedFile, PgBackRestConfigChange, PostgresConfFile)
-from ansible_collections.pgops.backup.plugins.module_utils.process import Runner
+from ansible_collections.pgops.backup.plugins.module_utils.process import EngineError, Runner
 from ansible_collections.pgops.backup.tests.unit.fakes import FakeProcess, add_help
 
 ARCHIVE_INFO = '[backrest]\nbackrest-format=5\n'
@@ -197,3 +197,24 @@ def test_postgresql_accepts_then_the_file_is_swapped(tmp_path):
     conf.apply()
     assert (config / 'conf.d' / 'archiving.conf').read_text() == 'archive_timeout = 60\n'
     assert conf.changed() is False
+
+
+def test_no_space_for_the_second_file_leaves_every_live_file_as_it_was(live, monkeypatch):
+    work = change(fake_pgbackrest(), live)
+    assert work.prove() == []
+    before = snapshot(live)
+    real_write = config_candidate.write_file
+    calls = []
+
+    def write_until_full(path, managed):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, 'No space left on device')
+        real_write(path, managed)
+    monkeypatch.setattr(config_candidate, 'write_file', write_until_full)
+    with pytest.raises(EngineError, match='No space left on device; every live file is unchanged'):
+        work.apply()
+    assert snapshot(live) == before  # the first file was written, but never renamed over the live one
+    monkeypatch.setattr(config_candidate, 'write_file', real_write)
+    assert work.apply() == [str(live / 'pgbackrest.conf'), str(live / 'conf.d' / 'secrets.conf')]
+    assert (live / 'conf.d' / 'secrets.conf').read_text() == '[global]\nrepo1-cipher-pass=new\n'
