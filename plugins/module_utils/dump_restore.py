@@ -46,6 +46,34 @@ _LOCAL_HOSTS = ('localhost', '127.0.0.1', '::1')
 _CLUSTER_NAME_RE = re.compile(r'^\d+(?:\.\d+)?/[A-Za-z0-9_.-]+$')
 
 
+def _addresses(host):
+    """The IP addresses a host name resolves to (none when it does not resolve)."""
+    try:
+        return sorted(set(info[4][0] for info in socket.getaddrinfo(host, None)))
+    except (socket.gaierror, UnicodeError):
+        return []
+
+
+def is_this_host(host):
+    """Whether a connection host names this machine: a socket directory, a loopback name, this host's
+    own name, or an address this host can bind (one of its own interfaces). A cluster reached by this
+    host's name or IP must share the cluster lock with a PITR of the same cluster."""
+    if not host or host.startswith('/') or host in _LOCAL_HOSTS:
+        return True
+    if host.lower() in (socket.gethostname().lower(), socket.getfqdn().lower()):
+        return True
+    for address in _addresses(host):
+        probe = socket.socket(socket.AF_INET6 if ':' in address else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind((address.split('%')[0], 0))
+            return True
+        except (OSError, socket.error):
+            continue
+        finally:
+            probe.close()
+    return False
+
+
 def _unquote(ident):
     if ident.startswith('"'):
         return ident[1:-1].replace('""', '"')
@@ -304,8 +332,7 @@ class RestoreJob(object):
 
     def cluster_key(self):
         """'VERSION/NAME' of the target cluster when it runs on this host (None for another host)."""
-        host = self.connection.host
-        if host and not host.startswith('/') and host not in _LOCAL_HOSTS:
+        if not is_this_host(self.connection.host):
             return None
         port = int(self.connection.port or 5432)
         try:

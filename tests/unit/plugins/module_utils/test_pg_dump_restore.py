@@ -421,3 +421,18 @@ def test_a_lock_directory_that_cannot_be_made_is_a_clear_error(tmp_path):
         job.run()
     assert err.value.msg.startswith('cannot take the lock of cluster 17/main in %s' % (tmp_path / 'not-a-dir' / 'locks'))
     assert 'install -d -o postgres -g postgres -m 0770' in err.value.hint and host.argvs('pg_restore') == []
+
+
+def test_this_host_by_its_name_or_one_of_its_addresses_shares_the_cluster_lock(monkeypatch):
+    import socket
+    monkeypatch.setattr(socket, 'gethostname', lambda: 'db1')
+    monkeypatch.setattr(socket, 'getfqdn', lambda name='': 'db1.example.com')
+    resolved = {'db1-admin.example.com': ['127.0.0.2'], 'db9.example.com': ['192.0.2.7']}
+    real = dump_restore._addresses  # numeric addresses resolve without a name service
+    monkeypatch.setattr(dump_restore, '_addresses', lambda host: resolved.get(host) or (real(host) if host[0].isdigit() else []))
+    for host in (None, '', '/var/run/postgresql', 'localhost', '::1', 'DB1', 'db1.example.com',
+                 '127.0.0.2', 'db1-admin.example.com'):
+        assert dump_restore.is_this_host(host), host
+    # Another machine: an address no interface here can bind, or a name that does not resolve.
+    for host in ('192.0.2.7', 'db9.example.com', 'nowhere.invalid'):
+        assert not dump_restore.is_this_host(host), host
