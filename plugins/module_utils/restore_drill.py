@@ -179,12 +179,17 @@ class Drill(object):
 
     # --- reading only: the plan --------------------------------------------------------------------
 
-    def _production(self):
-        """The production cluster of this host (pg_lsclusters), or None when there is none."""
+    def _production(self, version=None):
+        """The production cluster of this host (pg_lsclusters): the one named pg_cluster, of `version` (the
+        backed-up server's, when known) where two versions share the name; None when there is none. Never
+        chosen by pg_version: that is the scratch instance's version, which may differ from production's."""
         try:
-            return find_cluster(list_clusters(self.runner), self.settings.pg_version, self.settings.pg_cluster)
+            named = [c for c in list_clusters(self.runner) if c['name'] == self.settings.pg_cluster]
         except EngineError:
             return None
+        if len(named) > 1 and version:
+            named = [c for c in named if c['version'] == str(version)]
+        return named[0] if len(named) == 1 else None
 
     def plan(self):
         """What the drill will restore and check, from reads only. Raises EngineError when it cannot run."""
@@ -192,14 +197,12 @@ class Drill(object):
         started = self.clock()
         plan = {'name': s.name, 'source': s.source, 'host': self.hostname, 'record': self._record_path(),
                 'settings': s.public()}
-        production = self._production()
-        plan['production'] = {'cluster': '%s/%s' % (production['version'], production['name']),
-                              'port': production['port'], 'data_directory': production['data_directory']} \
-            if production else None
+        production = None
         if s.source == 'pgbackrest':
             stanza = self.pgbr.stanza_info()
             db = current_database(stanza)
             version = str(db['version'])
+            production = self._production(version)
             backup, reason = choose_pgbackrest_backup(stanza, s.target, s.backup_set, s.repo)
             plan.update(stanza=s.stanza, version=version, target=s.target.as_dict(),
                         backup=describe_backup(backup, reason), backup_label=backup['label'],
@@ -207,6 +210,7 @@ class Drill(object):
             size = backup.get('size') or 0
             plan['required_bytes'] = int(size * 1.1) + 256 * MIB
         else:
+            production = self._production()
             dump_set = find_dump_set(self.record_dir, s.dump_job, s.dump_destination, self.job_dir)
             version = self._dump_version(dump_set, production)
             encrypted = [u['database'] for u in dump_set['units'] if u['encrypted']]
@@ -219,6 +223,9 @@ class Drill(object):
             plan.update(version=version, dump_set=public_dump_set(dump_set), backup_label=None, target=None)
             plan['required_bytes'] = 3 * sum(u['size_bytes'] or 0 for u in dump_set['units']) + 256 * MIB
             self._dump_set = dump_set
+        plan['production'] = {'cluster': '%s/%s' % (production['version'], production['name']),
+                              'port': production['port'], 'data_directory': production['data_directory']} \
+            if production else None
         for program in ('postgres', 'pg_ctl', 'pg_controldata', 'psql') + (('initdb',) if s.source == 'pg_dump' else ()):
             pg_binary(self.runner, version, program)
         inst = self._instance(version)

@@ -59,3 +59,21 @@ def test_a_drill_refused_by_the_lock_leaves_a_skipped_record_saying_why(tmp_path
         record = json.load(handle)
     assert record['status'] == 'skipped'
     assert record['reason'].startswith('cluster 17/main is busy: pitr (pid %d' % os.getpid())
+
+
+def test_production_is_the_backed_up_version_not_the_scratch_version(tmp_path):
+    # pg_version is the scratch instance's version: production stays 17/main, whose port is then avoided.
+    plan = drill(fakes.DrillHost(), tmp_path, pg_version='18').plan()
+    assert plan['production']['cluster'] == '17/main', plan['production']
+
+
+def test_with_two_versions_of_the_name_production_is_the_one_the_stanza_backs_up(tmp_path):
+    host = fakes.DrillHost()
+    real = host._pg_lsclusters
+
+    def two(argv, data):
+        rc, out, err = real(argv, data)
+        return rc, '16 main 5433 down postgres /var/lib/postgresql/16/main /var/log/postgresql/x.log\n' + out, err
+    host._pg_lsclusters = two
+    plan = drill(host, tmp_path).plan()
+    assert plan['production']['cluster'] == '17/main', plan['production']
