@@ -15,13 +15,14 @@ from ansible.template import Templar, trust_as_template
 ROLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'roles', 'pgbackrest')
 
 
-def _trust(value):
+def trust(value):
+    """Role YAML values marked as templates, as Ansible marks what it reads from a role."""
     if isinstance(value, str):
         return trust_as_template(value)
     if isinstance(value, dict):
-        return dict((k, _trust(v)) for k, v in value.items())
+        return dict((k, trust(v)) for k, v in value.items())
     if isinstance(value, list):
-        return [_trust(v) for v in value]
+        return [trust(v) for v in value]
     return value
 
 
@@ -31,7 +32,7 @@ def render(expression, undefined=(), **overrides):
     variables = {}
     for name in ('defaults', 'vars'):
         with open(os.path.join(ROLE, name, 'main.yml')) as handle:
-            variables.update(_trust(yaml.safe_load(handle)))
+            variables.update(trust(yaml.safe_load(handle)))
     variables.update({
         'inventory_hostname': 'db1', 'groups': {'all': ['db1']}, 'ansible_play_hosts': ['db1'], 'hostvars': {},
         'ansible_facts': {'processor_vcpus': 2}, 'pgbackrest_cipher_pass': 'a-good-passphrase-0123456789',
@@ -39,7 +40,7 @@ def render(expression, undefined=(), **overrides):
                                  'service': 'postgresql@17-main.service'},
         '__pgbackrest_info': {'version': '2.55.1'}, 'host_tools_command': '/usr/local/bin/pgops-backup',
     })
-    variables.update(_trust(overrides))
+    variables.update(trust(overrides))
     for name in undefined:
         variables.pop(name, None)
     return Templar(loader=DataLoader(), variables=variables).template(trust_as_template('{{ %s }}' % expression))

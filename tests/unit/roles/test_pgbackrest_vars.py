@@ -14,22 +14,14 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
+from ansible_collections.pgops.backup.tests.unit.roles.pgbackrest_role_vars import trust as _trust
+
 ROLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'roles', 'pgbackrest')
 PASS = 'a-good-passphrase-0123456789'
 CLUSTER = {'data_directory': '/var/lib/postgresql/17/main', 'port': 5432, 'service': 'postgresql@17-main.service'}
 S3 = {'path': '/pgbackrest', 'type': 's3', 's3_bucket': 'b', 's3_endpoint': 's3.example.com', 's3_region': 'eu-1',
       's3_uri_style': 'path', 's3_key': 'AKEY0123456789', 's3_key_secret': 'SECRET-0123456789',
       'cipher_pass': 'repo2-passphrase-0123456789', 'retention_full': 4, 'schedule_incr': ''}
-
-
-def _trust(value):
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return dict((k, _trust(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [_trust(v) for v in value]
-    return value
 
 
 def _load(*path):

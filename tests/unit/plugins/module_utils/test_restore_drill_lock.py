@@ -36,14 +36,19 @@ def test_a_scratch_version_other_than_production_s_still_takes_the_production_lo
     refused_while_pitr_holds_17_main(fakes.DrillHost(), tmp_path, pg_version='18')
 
 
-def test_two_versions_of_the_cluster_name_are_both_locked(tmp_path):
-    host = fakes.DrillHost()
+def with_a_16_main_leftover(host):
+    """pg_lsclusters lists a stopped 16/main (a pg_upgradecluster leftover) before the host's 17/main."""
     real = host._pg_lsclusters
 
     def two(argv, data):
         rc, out, err = real(argv, data)
         return rc, '16 main 5433 down postgres /var/lib/postgresql/16/main /var/log/postgresql/x.log\n' + out, err
     host._pg_lsclusters = two
+    return host
+
+
+def test_two_versions_of_the_cluster_name_are_both_locked(tmp_path):
+    host = with_a_16_main_leftover(fakes.DrillHost())
     refused_while_pitr_holds_17_main(host, tmp_path)
     # The lock of 16/main taken before 17/main was found busy is released again.
     with cluster_lock.ClusterLock('16/main', job='pitr', lock_dir=cluster_lock.DEFAULT_LOCK_DIR) as lock:
@@ -68,12 +73,5 @@ def test_production_is_the_backed_up_version_not_the_scratch_version(tmp_path):
 
 
 def test_with_two_versions_of_the_name_production_is_the_one_the_stanza_backs_up(tmp_path):
-    host = fakes.DrillHost()
-    real = host._pg_lsclusters
-
-    def two(argv, data):
-        rc, out, err = real(argv, data)
-        return rc, '16 main 5433 down postgres /var/lib/postgresql/16/main /var/log/postgresql/x.log\n' + out, err
-    host._pg_lsclusters = two
-    plan = drill(host, tmp_path).plan()
+    plan = drill(with_a_16_main_leftover(fakes.DrillHost()), tmp_path).plan()
     assert plan['production']['cluster'] == '17/main', plan['production']
