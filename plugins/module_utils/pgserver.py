@@ -312,9 +312,13 @@ def wait_for_recovery(probe, goal, timeout, progress=None, clock=time.time, slee
     """Follow a started server until it reaches `goal`. Raises EngineError (with the last log
     lines) when the server stops, logs FATAL, or does not get there within `timeout` seconds.
 
+    Polls soon after the start and then less often (0.1 s growing to `poll`): a short recovery is
+    seen done within a tenth of a second, a long one costs no more reads than before.
+
     Returns {'seconds', 'consistent_after', 'events', 'state', 'log'}.
     """
     started = clock()
+    delay = min(poll, 0.1)
     consistent_after = None
     last_report = None
     seen_running = False
@@ -356,7 +360,8 @@ def wait_for_recovery(probe, goal, timeout, progress=None, clock=time.time, slee
             raise EngineError('recovery did not reach its goal (%s) within %d s; the server is left as it is'
                               % (goal, timeout), stdout=_tail(log),
                               hint='follow the server log (%s); last progress: %s' % (probe.log_file, report))
-        sleep(poll)
+        sleep(delay)
+        delay = min(poll, delay * 1.5)
 
 
 def _outcome(elapsed, consistent_after, events, state, log):

@@ -1078,7 +1078,7 @@ class Pitr(object):
         while probe.running():
             if self.clock() > deadline:
                 raise EngineError('PostgreSQL did not stop within %d s' % timeout)
-            self.sleep(1)
+            self.sleep(0.2)
 
     def _recover(self, req, plan, probe, psql, phases, promote=None):
         """Follow the started server to its goal, verify, promote. Shared by in place and elsewhere."""
