@@ -391,7 +391,7 @@ class Pitr(object):
                     end_segno = min(newest_segno, segments.of_lsn(position['lsn']))
                 end_name = None
                 if not switch:
-                    end_name, _dest = wal.fetch_segment(end_segno, scan_path)
+                    end_name = wal.prove_fetchable(end_segno, scan_path)
                     if end_name is None:
                         raise EngineError('WAL segment %s, which holds the target, is not in the archive'
                                           % segments.name(target_tli or newest_tli, end_segno))

@@ -39,6 +39,10 @@ class WalArchive(object):
         self.fetched = []
         self._listings = {}
         self.times = {}  # segment name -> when the repository stored it (epoch), from the listings
+        # Decoded segments of this read, by pg_waldump arguments: an archived segment never changes, so
+        # a second question about it is answered without a second archive-get and pg_waldump.
+        self._decoded = {}
+        self.fetched_once = set()  # every file archive-get delivered during this read, dropped or not
 
     def __enter__(self):
         return self
@@ -68,6 +72,7 @@ class WalArchive(object):
         result = self.runner.run(argv, check=False)
         if result.rc == 0:
             self.fetched.append(name)
+            self.fetched_once.add(name)
             return dest
         if result.rc == 1 and 'ERROR' not in (result.stdout + result.stderr):
             return None
@@ -83,7 +88,10 @@ class WalArchive(object):
         return self.runner.run(['cat', '--', path], what='cat').stdout
 
     def waldump(self, name, rmgr=None, xid=None, start=None, limit=None):
-        """Records of one fetched segment (fetching it when needed); [] when it is not archived."""
+        """Records of one fetched segment (fetching it when needed); None when it is not archived."""
+        key = (name, rmgr, xid, start, limit)
+        if key in self._decoded:
+            return [dict(record) for record in self._decoded[key]]
         if name not in self.fetched and self.fetch(name) is None:
             return None
         argv = [pg_binary(self.runner, self.version, 'pg_waldump'), '--path=%s' % self._dir()]
@@ -101,6 +109,7 @@ class WalArchive(object):
         if result.rc != 0 and not records and not any(m in result.stderr for m in _END_OF_WAL):
             raise EngineError('pg_waldump could not read WAL segment %s' % name, argv=result.argv, rc=result.rc,
                               stdout=result.stdout, stderr=result.stderr)
+        self._decoded[key] = [dict(record) for record in records]
         return records
 
     # --- timelines -------------------------------------------------------------------------------
@@ -147,6 +156,16 @@ class WalArchive(object):
             if dest:
                 return name, dest
         return None, None
+
+    def prove_fetchable(self, segno, path):
+        """The name of segment `segno` on the first timeline of `path` that has it, proven to come back
+        with archive-get: fetched now, or already delivered earlier in this read. None when no timeline
+        has it. The file itself may be gone (dropped): only the proof is returned."""
+        for tli in self.covering(segno, path, self.segments):
+            name = self.segments.name(tli, segno)
+            if name in self.fetched_once or self.fetch(name):
+                return name
+        return None
 
     # --- repository listing --------------------------------------------------------------------
 

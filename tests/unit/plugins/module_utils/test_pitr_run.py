@@ -229,3 +229,10 @@ def test_elsewhere_restores_into_a_scratch_instance_without_touching_the_cluster
     start = host.ran('pg_ctl', 'start')[0]['argv']
     assert '-c archive_mode=off' in start[start.index('-o') + 1]
     assert result['plan']['data_directory']['mode'] == 'scratch'
+
+
+def test_each_archived_file_is_fetched_once_per_recovery(tmp_path):
+    host = host_for('server-log-time-paused-17.log', [None, None, paused_at('0/B0093D8', LAST_US, 2)])
+    make(host, tmp_path).run(Request(Target('time', T), stop_cluster=True, reason='INC-1'))
+    fetched = [c.split()[-2] for c in host.commands() if ' archive-get ' in c]
+    assert fetched and len(fetched) == len(set(fetched)), fetched
