@@ -30,8 +30,9 @@ def cipher_pass():
 def bundle(host):
     if 'files' not in STATE:
         shutil.rmtree(DEST, ignore_errors=True)
-        rc, output = run_playbook('evidence.yml', '-e', 'evidence_since=1d', '-e', 'evidence_reason=molecule audit',
-                                  '-e', 'evidence_dest=%s' % DEST)
+        # JSON: a reason with a space is one value (key=value pairs would cut it at the space).
+        rc, output = run_playbook('evidence.yml', '-e', json.dumps({'evidence_since': '1d', 'evidence_reason': 'molecule audit',
+                                                                    'evidence_dest': DEST}))
         output = re.sub(r'\x1b\[[0-9;]*m', '', output)
         with open(os.path.join(os.environ['PGOPS_LOG_DIR'], 'monitoring-evidence.txt'), 'w') as handle:
             handle.write(output)
