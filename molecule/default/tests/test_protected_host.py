@@ -1,6 +1,7 @@
 """A host protected by the pgbackrest role, checked the way an operator would check it."""
 
 import json
+import os
 import time
 
 import pytest
@@ -145,11 +146,17 @@ def test_an_incremental_after_a_hot_set_update_restores_exactly(host):
     psql(host, 'VACUUM (FREEZE, ANALYZE) %s' % BLOCK_TABLE)
     psql(host, 'CHECKPOINT')
     table_bytes = int(psql(host, "SELECT pg_relation_size('%s')" % BLOCK_TABLE))
-    backup(host, 'full')
+    full = backup(host, 'full')
     psql(host, 'UPDATE %s SET v = upper(v) WHERE id <= 3000' % BLOCK_TABLE)  # a hot set: 1% of the rows
     psql(host, 'CHECKPOINT')
     incr = backup(host, 'incr')
-    repository = [b for b in info(host)['backup'] if b['label'] == incr][0]['info']['repository']
+    sets = dict((b['label'], b['info']['repository']) for b in info(host)['backup'])
+    repository = sets[incr]
+    # What the closing notes quote: table size, and what the full and the incremental stored.
+    with open(os.path.join(os.environ['PGOPS_LOG_DIR'], 'default-block-%s.json' % host.backend.hostname), 'w') as out:
+        json.dump({'pgbackrest': '.'.join(map(str, pgbackrest_version(host))), 'table_bytes': table_bytes,
+                   'full_repo_delta': sets[full]['delta'], 'incr_repo_delta': repository['delta'],
+                   'incr_block_map': 'size-map' in repository}, out)
     if pgbackrest_version(host) >= (2, 46):
         # Block incremental: a block map, and far less than the changed file itself.
         assert 'size-map' in repository, repository
