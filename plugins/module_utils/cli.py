@@ -20,7 +20,7 @@ from . import cli_dump
 from . import cli_evidence
 from . import cli_metrics
 from . import cli_pitr
-from . import cli_restore_test
+from . import cli_drill
 from . import cli_retention
 from . import cli_window
 from . import pgbackrest as pgbr_mod
@@ -270,7 +270,7 @@ def build_parser():
     cli_evidence.register(sub)
     cli_metrics.register(sub)
     cli_pitr.register(sub)
-    cli_restore_test.register(sub)
+    cli_drill.register(sub)
     cli_retention.register(sub)
     cli_window.register(sub)
     return parser

@@ -77,7 +77,7 @@ from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F40
     cli_pitr, pgserver, pitr, recovery, restore_point, scratch, wal,
 )
 from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
-    cli_restore_test, restore_drill, restore_drill_checks, restore_drill_scratch, restore_drill_sources,
+    cli_drill, restore_drill, restore_drill_checks, restore_drill_scratch, restore_drill_sources,
 )
 from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
     cli_metrics, metrics, cli_window, recovery_window,
@@ -95,7 +95,7 @@ from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F40
 ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, stanza,
           cli_dump, dump_crypto, dump_manifest, dump_restore, dump_retention, dump_session, pg_dump,
           cli_pitr, pgserver, pitr, recovery, restore_point, scratch, wal,
-          cli_restore_test, restore_drill, restore_drill_checks, restore_drill_scratch, restore_drill_sources,
+          cli_drill, restore_drill, restore_drill_checks, restore_drill_scratch, restore_drill_sources,
           cli_metrics, metrics, cli_window, recovery_window,
           cli_retention, backup_retention, retention_policy,
           clock, cluster_lock, config_candidate,
@@ -106,10 +106,10 @@ def engine_sources():
     sources = {'__init__.py': b''}
     for mod in ENGINE:
         name = mod.__name__.rsplit('.', 1)[-1] + '.py'
+        # The loader's source: on a managed host the engine is imported from AnsiballZ's zip payload.
         get_source = getattr(mod.__loader__, 'get_source', None)
         source = get_source(mod.__name__) if get_source else None
-        if source is None:
-            # A loader without get_source (pytest rewrites *_test.py files, e.g. cli_restore_test.py): read the file.
+        if source is None:  # a loader without source (e.g. pytest's assertion rewriting): read the file
             with open(mod.__file__, 'rb') as handle:
                 source = handle.read()
         sources[name] = to_bytes(source)

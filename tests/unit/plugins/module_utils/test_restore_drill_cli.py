@@ -11,7 +11,7 @@ import json
 import pytest
 
 from ansible_collections.pgops.backup.plugins.module_utils import cli
-from ansible_collections.pgops.backup.plugins.module_utils import cli_restore_test
+from ansible_collections.pgops.backup.plugins.module_utils import cli_drill
 from ansible_collections.pgops.backup.plugins.module_utils.process import Runner
 from ansible_collections.pgops.backup.plugins.module_utils.restore_drill_checks import HEARTBEAT_WRITE_SQL
 from ansible_collections.pgops.backup.tests.unit.plugins.module_utils import restore_drill_fakes as fakes
@@ -25,8 +25,8 @@ def host(monkeypatch):
 
     def runner(run_as=None, stream=None, **kwargs):
         return Runner(run=fake, which=fake.which, run_as=run_as)
-    monkeypatch.setattr(cli_restore_test, 'Runner', runner)
-    monkeypatch.setattr(cli_restore_test, 'progress_printer', lambda: None)
+    monkeypatch.setattr(cli_drill, 'Runner', runner)
+    monkeypatch.setattr(cli_drill, 'progress_printer', lambda: None)
     return fake
 
 
