@@ -41,7 +41,7 @@ from .pg_dump import Connection, Owner, remove_path
 from .pgbackrest import PgBackRest
 from .pgserver import GOAL_PROMOTED, bindir, directory_entries, iso, path_exists, pg_binary, PG_LIB
 from .pitr import SECOND, TARGET_TYPES, Target, verify_recovery
-from .postgres import Psql, find_cluster, list_clusters
+from .postgres import Psql, list_clusters
 from .process import EngineError
 from .stanza import validate_stanza_name
 from .records import DEFAULT_RECORD_DIR, JobRecord
