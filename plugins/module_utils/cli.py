@@ -28,6 +28,7 @@ from . import postgres
 from .process import EngineError, Runner, progress_printer
 from .records import DEFAULT_RECORD_DIR, JobRecord
 from .stanza import validate_stanza_name
+from .cli_output import say as _say, emit as _emit
 
 NOTIFY_CONFIG = '/etc/pgops-backup/notify.json'
 # The hook's secret (a webhook URL with its token, an API key), next to the configuration: root, 0600.
@@ -46,23 +47,12 @@ SKIP, FAIL = 1, 255
 LOCK_ACQUIRE = 50
 
 
-def _say(args, text):
-    if not args.quiet:
-        sys.stderr.write('pgops-backup: %s\n' % text)
-        sys.stderr.flush()
-
-
 def _runner(args, stream=True):
     return Runner(run_as=args.run_as, stream=progress_printer() if stream and not args.quiet else None)
 
 
 def _pgbr(args, runner):
     return pgbr_mod.PgBackRest(runner, stanza=getattr(args, 'stanza', None), config=args.config)
-
-
-def _emit(args, data):
-    if args.json:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + '\n')
 
 
 def _human_size(value):

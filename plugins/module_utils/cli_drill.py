@@ -26,12 +26,7 @@ from .records import JobRecord
 from .restore_drill import DEFAULTS, DRILL_TARGET_TYPES, SOURCES, Drill, DrillFailed, Settings, render_report
 from .restore_drill_checks import HEARTBEAT_MODES, write_heartbeat
 from .restore_drill_sources import DEFAULT_JOB_DIR
-
-
-def _say(args, text):
-    if not args.quiet:
-        sys.stderr.write('pgops-backup: %s\n' % text)
-        sys.stderr.flush()
+from .cli_output import say as _say
 
 
 def _run_as(args):

@@ -13,7 +13,6 @@ import json
 import re
 import signal
 import socket
-import sys
 
 from . import dump_crypto
 from . import pg_dump as dump_engine
@@ -21,6 +20,7 @@ from .dump_restore import RestoreJob, RestoreMismatch
 from .postgres import tool_user
 from .process import EngineError, Runner
 from .records import JobRecord
+from .cli_output import say as _say, emit as _emit
 
 DUMP_DEFAULTS = {
     'job': 'adhoc', 'destination': None, 'databases': [], 'format': 'custom', 'compression': 'auto',
@@ -30,17 +30,6 @@ DUMP_DEFAULTS = {
 }
 JOB_FILE_KEYS = frozenset(DUMP_DEFAULTS)
 JOB_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
-
-
-def _say(args, text):
-    if not args.quiet:
-        sys.stderr.write('pgops-backup: %s\n' % text)
-        sys.stderr.flush()
-
-
-def _emit(args, data):
-    if args.json:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + '\n')
 
 
 def _terminate_cleanly():

@@ -22,14 +22,9 @@ from .pgbackrest import PgBackRest
 from .postgres import tool_user
 from .process import EngineError, Runner
 from .records import JobRecord
+from .cli_output import say as _say
 
 RECORD_NAME = 'evidence'
-
-
-def _say(args, text, always=False):
-    if always or not args.quiet:
-        sys.stderr.write('pgops-backup: %s\n' % text)
-        sys.stderr.flush()
 
 
 def _who(args, environ=None):

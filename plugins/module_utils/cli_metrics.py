@@ -16,12 +16,7 @@ import sys
 from . import metrics
 from .postgres import tool_user
 from .process import EngineError, Runner
-
-
-def _say(args, text):
-    if not args.quiet:
-        sys.stderr.write('pgops-backup: %s\n' % text)
-        sys.stderr.flush()
+from .cli_output import say as _say
 
 
 def _run_as(args):

@@ -14,7 +14,6 @@ Same engine and safety as the pitr_restore module: `plan` changes nothing; `rest
 same preflight first and needs --confirm with this host's name for an in-place restore.
 """
 
-import json
 import socket
 import sys
 
@@ -26,19 +25,9 @@ from .process import EngineError, Runner, progress_printer
 from .recovery import Pitr, Request
 from .restore_point import DEFAULT_REGISTRY_DIR, create_restore_point
 from .scratch import DEFAULT_BASE_DIR, list_scratch
+from .cli_output import say as _say, emit as _emit
 
 TARGET_FLAGS = (('time', 'time'), ('xid', 'xid'), ('name', 'name'), ('lsn', 'lsn'))
-
-
-def _say(args, text):
-    if not args.quiet:
-        sys.stderr.write('pgops-backup: %s\n' % text)
-        sys.stderr.flush()
-
-
-def _emit(args, data):
-    if args.json:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + '\n')
 
 
 def _runner(args):

@@ -29,19 +29,9 @@ from .pg_dump import remove_path, unit_in_use
 from .postgres import tool_user
 from .process import EngineError, Runner
 from .records import JobRecord
+from .cli_output import say as _say, emit as _emit
 
 LOCK_ACQUIRE = 50
-
-
-def _say(args, text):
-    if not args.quiet:
-        sys.stderr.write('pgops-backup: %s\n' % text)
-        sys.stderr.flush()
-
-
-def _emit(args, data):
-    if args.json:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + '\n')
 
 
 def load_policy(args):

@@ -21,16 +21,11 @@ from .pgserver import iso
 from .postgres import tool_user
 from .process import EngineError, Runner
 from .records import JobRecord, write_json_atomic
+from .cli_output import say as _say
 
 RECORD_NAME = 'recovery-window'
 DEFAULT_STATE_FILE = '/var/lib/pgops-backup/window-state.json'
 SECOND = 1000000
-
-
-def _say(args, text):
-    if not args.quiet:
-        sys.stderr.write('pgops-backup: %s\n' % text)
-        sys.stderr.flush()
 
 
 def _when(epoch):

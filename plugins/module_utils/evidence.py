@@ -26,18 +26,19 @@ import tarfile
 import tempfile
 
 from . import clock, metrics
+from .config_candidate import LIVE_CONFIG, LIVE_INCLUDE
+from .records import DUMP_RECORD_PREFIXES, PITR_AUDIT_SUBDIR
+from .restore_drill_sources import DEFAULT_JOB_DIR
+from .restore_point import DEFAULT_REGISTRY_DIR
 from .pgbackrest import parse_info, parse_version
 from .pgserver import iso, parse_timestamp
 from .process import EngineError
 
 BUNDLE_FORMAT = 1
 DEFAULT_EVIDENCE_DIR = '/var/lib/pgops-backup/evidence'
-DEFAULT_CONFIG = '/etc/pgbackrest/pgbackrest.conf'
+DEFAULT_CONFIG = LIVE_CONFIG
 LEGACY_CONFIG = '/etc/pgbackrest.conf'
-DEFAULT_INCLUDE_DIR = '/etc/pgbackrest/conf.d'
-DEFAULT_JOB_DIR = '/etc/pgops-backup'
-DEFAULT_REGISTRY_DIR = '/var/lib/pgops-backup/restore-points'
-PITR_AUDIT_SUBDIR = 'pitr-audit'
+DEFAULT_INCLUDE_DIR = LIVE_INCLUDE
 DEFAULT_PERIOD = '30d'
 SECOND = 1000000
 # The fingerprint of a repository passphrase: PBKDF2-HMAC-SHA256, salted with stanza and repository,
@@ -278,7 +279,7 @@ def record_kind(name):
                          ('evidence', 'evidence'), ('notify', 'notify'), ('heartbeat', 'heartbeat')):
         if name.startswith(prefix):
             return kind
-    if name.startswith(metrics.DUMP_PREFIXES):
+    if name.startswith(DUMP_RECORD_PREFIXES):
         return 'dump'
     if name.startswith(metrics.DRILL_PREFIXES):
         return 'drill'

@@ -24,7 +24,7 @@ import time
 from . import clock, postgres
 from .pgbackrest import PgBackRest
 from .process import EngineError
-from .records import DEFAULT_RECORD_DIR, write_json_atomic
+from .records import DEFAULT_RECORD_DIR, DUMP_RECORD_PREFIXES, write_json_atomic
 
 DEFAULT_TEXTFILE_DIR = '/var/lib/prometheus/node-exporter'
 DEFAULT_TEXTFILE_NAME = 'pgops_backup.prom'
@@ -60,7 +60,6 @@ BACKUP_AGE_OBJECTIVES = (('full', 'full_backup_max_age'), ('diff', 'diff_backup_
 
 # Record names: `pgops-backup dump` writes pg-dump-JOB.json (pg_dump-JOB.json accepted too);
 # restore drills write restore_test-NAME.json.
-DUMP_PREFIXES = ('pg-dump-', 'pg_dump-')
 DRILL_PREFIXES = ('restore_test-', 'restore-test-')
 # `pgops-backup window` writes recovery-window.json; `pgops-backup verify` pgbackrest-verify-STANZA[-repoN].json.
 WINDOW_RECORD = 'recovery-window'
@@ -436,7 +435,7 @@ def _collect_pgbackrest(snap, runner, now, config=None, stanzas=None):
 
 def record_kind(name, data):
     """('dump', JOB), ('prune', JOB), ('drill', NAME) or ('job', NAME) for a record file name and its content."""
-    for prefix in DUMP_PREFIXES:
+    for prefix in DUMP_RECORD_PREFIXES:
         if name.startswith(prefix):
             # restore-dump records share the prefix: they name a source, dumps a destination.
             if 'source' in data:

@@ -14,6 +14,10 @@ import time
 from . import clock
 
 DEFAULT_RECORD_DIR = '/var/lib/pgops-backup/records'
+# In the record directory: the PITR audit trail (one file a recovery), beside the last record of each job.
+PITR_AUDIT_SUBDIR = 'pitr-audit'
+# Records of pg_dump jobs: pg-dump-JOB.json (pg_dump- of older releases).
+DUMP_RECORD_PREFIXES = ('pg-dump-', 'pg_dump-')
 
 
 def utc_now():

@@ -48,7 +48,7 @@ from .pitr import (ACTION_APPLIES, SECOND, Segments, backup_timeline, choose_bac
                    timeline_path, usable_backups, verify_recovery, window)
 from .postgres import Psql, find_cluster, list_clusters
 from .process import EngineError
-from .records import DEFAULT_RECORD_DIR, JobRecord, write_json_atomic
+from .records import DEFAULT_RECORD_DIR, PITR_AUDIT_SUBDIR, JobRecord, write_json_atomic
 from .restore_point import DEFAULT_REGISTRY_DIR, load as load_restore_point
 from .scratch import DEFAULT_BASE_DIR, ScratchInstance, parse_reserve
 from .wal import WalArchive
@@ -56,7 +56,7 @@ from .wal import WalArchive
 DESTINATIONS = ('in_place', 'elsewhere')
 SCRATCH_STATES = ('running', 'stopped', 'removed')
 MIB = 1024 * 1024
-AUDIT_SUBDIR = 'pitr-audit'
+AUDIT_SUBDIR = PITR_AUDIT_SUBDIR
 RECOVERY_TARGET_SETTINGS = ('recovery_target', 'recovery_target_time', 'recovery_target_xid', 'recovery_target_name',
                             'recovery_target_lsn', 'recovery_target_inclusive', 'recovery_target_action',
                             'recovery_target_timeline')

@@ -20,8 +20,8 @@ from . import dump_manifest as layout
 from .pgserver import iso
 from .pitr import SECOND, choose_backup
 from .process import EngineError
+from .records import DUMP_RECORD_PREFIXES
 
-DUMP_RECORD_PREFIXES = ('pg-dump-', 'pg_dump-')
 DEFAULT_JOB_DIR = '/etc/pgops-backup'
 
 

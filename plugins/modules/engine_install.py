@@ -89,7 +89,7 @@ from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F40
     cli_retention, backup_retention, retention_policy,
 )
 from ansible_collections.pgops.backup.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
-    cli_evidence, evidence,
+    cli_evidence, evidence, cli_output,
 )
 
 ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, stanza,
@@ -99,7 +99,7 @@ ENGINE = (backup, cli, module_support, pgbackrest, postgres, process, records, s
           cli_metrics, metrics, cli_window, recovery_window,
           cli_retention, backup_retention, retention_policy,
           clock, cluster_lock, config_candidate,
-          cli_evidence, evidence)
+          cli_evidence, evidence, cli_output)
 
 
 def engine_sources():
