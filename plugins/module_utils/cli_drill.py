@@ -16,29 +16,16 @@ restore_test-NAME.json. Exit 0 only when every check passed.
 """
 
 import json
-import signal
 import socket
 import sys
 
-from .postgres import Psql, tool_user
+from .postgres import Psql
 from .process import EngineError, Runner, progress_printer
 from .records import JobRecord
 from .restore_drill import DEFAULTS, DRILL_TARGET_TYPES, SOURCES, Drill, DrillFailed, Settings, render_report
 from .restore_drill_checks import HEARTBEAT_MODES, write_heartbeat
 from .restore_drill_sources import DEFAULT_JOB_DIR
-from .cli_output import say as _say
-
-
-def _run_as(args):
-    """The engine's one run-as rule (postgres.tool_user): postgres when started as root."""
-    return tool_user(args.run_as)
-
-
-def _terminate_cleanly():
-    """systemd stops a unit with SIGTERM: turn it into SystemExit so the scratch instance is removed."""
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, handler)
+from .cli_output import say as _say, run_as as _run_as, terminate_cleanly as _terminate_cleanly
 
 
 def load_drill_file(path):

@@ -11,16 +11,14 @@ or the name of an environment variable, never a value on the command line.
 
 import json
 import re
-import signal
 import socket
 
 from . import dump_crypto
 from . import pg_dump as dump_engine
 from .dump_restore import RestoreJob, RestoreMismatch
-from .postgres import tool_user
 from .process import EngineError, Runner
 from .records import JobRecord
-from .cli_output import say as _say, emit as _emit
+from .cli_output import say as _say, emit as _emit, run_as as _run_as, terminate_cleanly as _terminate_cleanly
 
 DUMP_DEFAULTS = {
     'job': 'adhoc', 'destination': None, 'databases': [], 'format': 'custom', 'compression': 'auto',
@@ -30,18 +28,6 @@ DUMP_DEFAULTS = {
 }
 JOB_FILE_KEYS = frozenset(DUMP_DEFAULTS)
 JOB_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
-
-
-def _terminate_cleanly():
-    """systemd stops a unit with SIGTERM: turn it into SystemExit so partial output is removed."""
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, handler)
-
-
-def _run_as(args):
-    """The engine's one run-as rule (postgres.tool_user): postgres when started as root."""
-    return tool_user(args.run_as)
 
 
 def load_job_file(path):

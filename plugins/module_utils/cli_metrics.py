@@ -14,14 +14,8 @@ import os
 import sys
 
 from . import metrics
-from .postgres import tool_user
 from .process import EngineError, Runner
-from .cli_output import say as _say
-
-
-def _run_as(args):
-    """The engine's one run-as rule (postgres.tool_user): postgres when started as root."""
-    return tool_user(args.run_as)
+from .cli_output import say as _say, run_as as _run_as
 
 
 def cmd_metrics(args):

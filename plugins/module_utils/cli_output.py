@@ -1,13 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pgops.backup contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every subcommand of the host command prints: progress for a person on stderr (silenced by
---quiet), and the machine-readable result on stdout (only with --json)."""
+"""The host command's small kernel, shared by every subcommand: progress for a person on stderr
+(silenced by --quiet), the machine-readable result on stdout (only with --json), the one run-as
+rule, and SIGTERM turned into a clean exit."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+
+from .postgres import tool_user
 
 
 def say(args, text, always=False):
@@ -21,3 +25,16 @@ def emit(args, data):
     """The result as JSON on stdout, with --json."""
     if args.json:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + '\n')
+
+
+def run_as(args):
+    """The engine's one run-as rule (postgres.tool_user): postgres when started as root."""
+    return tool_user(args.run_as)
+
+
+def terminate_cleanly():
+    """systemd stops a unit with SIGTERM: turn it into SystemExit, so that the job's cleanup (partial
+    output, a scratch instance) runs as it does on any other failure."""
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
