@@ -422,7 +422,9 @@ def _collect_pgbackrest(snap, runner, now, config=None, stanzas=None):
                 repo['last'][kind] = None if last is None else {
                     'label': last['label'], 'type': last['type'], 'stop': last['stop'],
                     'age': _age(now, last['stop']), 'duration': last['duration_seconds'],
-                    'size': last['size'], 'repo_size': last['repo_size']}
+                    'size': last['size'],
+                    # What this backup itself stored (the help text's meaning); reported with bundling too.
+                    'repo_size': last['repo_delta'] if last.get('repo_delta') is not None else last['repo_size']}
             archives = [a for a in summary['archive'] if a['repo_key'] in (key, None)]
             for arch in archives:
                 repo['archives'].append({'id': arch['id'], 'min': arch['min'], 'max': arch['max']})

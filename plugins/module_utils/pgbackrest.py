@@ -117,7 +117,10 @@ def _backup_summary(backup):
         'duration_seconds': (stop - start) if start is not None and stop is not None else None,
         'size': info.get('size'),
         'delta': info.get('delta'),
-        'repo_size': repo.get('size'),
+        # With file bundling (repo-bundle, on with block incremental) pgBackRest no longer reports the set's
+        # repository size; a full backup references nothing, so its own delta is the whole set.
+        'repo_size': repo.get('size') if repo.get('size') is not None else (
+            repo.get('delta') if backup.get('type') == 'full' else None),
         'repo_delta': repo.get('delta'),
         'repo_key': (backup.get('database') or {}).get('repo-key'),
         'db_id': (backup.get('database') or {}).get('id'),

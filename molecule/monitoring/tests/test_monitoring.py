@@ -253,6 +253,14 @@ def render_annotation(template, labels, value):
     return text
 
 
+def mark_stale(series):
+    """A series that leaves the textfile is marked stale at the next scrape, as Prometheus does."""
+    for values in series.values():
+        for minute in range(1, len(values)):
+            if values[minute] == '_' and values[minute - 1] not in ('_', 'stale'):
+                values[minute] = 'stale'
+
+
 def test_alerts_fire_in_promtool_with_the_captured_series(host):
     """The captures in order, one minute apart (the timer's period); the last broken capture is
     repeated for the minutes the outage lasts, as every later run would see the same."""
@@ -264,11 +272,7 @@ def test_alerts_fire_in_promtool_with_the_captured_series(host):
         for name, labels, value, raw in m.samples:
             key = '%s{%s}' % (name, ','.join(filter(None, [raw, 'instance="%s"' % instance, 'job="node"'])))
             series.setdefault(key, ['_'] * len(sequence))[minute] = repr(value) if not value.is_integer() else '%d' % value
-    # A series that leaves the textfile is marked stale at the next scrape, as Prometheus does.
-    for values in series.values():
-        for minute in range(1, len(values)):
-            if values[minute] == '_' and values[minute - 1] not in ('_', 'stale'):
-                values[minute] = 'stale'
+    mark_stale(series)
     with open(RULES) as handle:
         rules = dict((r['alert'], r) for g in yaml.safe_load(handle)['groups'] for r in g['rules'])
 
@@ -510,6 +514,7 @@ def test_the_gap_alert_fires_from_the_captured_series_and_clears_after_the_full_
                 continue
             key = '%s{%s}' % (name, ','.join(filter(None, [raw, 'instance="%s"' % instance, 'job="node"'])))
             series.setdefault(key, ['_'] * len(sequence))[minute] = repr(value) if not value.is_integer() else '%d' % value
+    mark_stale(series)
     with open(RULES) as handle:
         rule = [r for g in yaml.safe_load(handle)['groups'] for r in g['rules'] if r.get('alert') == 'PgopsBackupWalGap'][0]
     hold = int(rule['for'].rstrip('m'))

@@ -184,3 +184,18 @@ def test_unexpected_output_is_an_engine_error(text, words):
         parse_info(text)
     assert words in err.value.msg
     assert err.value.stdout == text
+
+
+def test_bundled_backups_without_a_repository_set_size():
+    # repo-bundle (with block incremental): pgBackRest reports this backup's delta and block maps, no set size.
+    doc = json.loads(fixture('info-ok-2.55.1.json'))
+    full = doc[0]['backup'][0]
+    full['info']['repository'] = {'delta': 2857904, 'delta-map': 120, 'size-map': 120}
+    incr = copy.deepcopy(full)
+    incr.update(label=I1, type='incr', prior=F1)
+    incr['info']['repository'] = {'delta': 40960, 'delta-map': 12, 'size-map': 130}
+    incr['timestamp'] = {'start': 1795252400, 'stop': 1795252401}
+    doc[0]['backup'].append(incr)
+    backups = dict((b['label'], b) for b in one(json.dumps(doc))['backups'])
+    assert (backups[F1]['repo_size'], backups[F1]['repo_delta']) == (2857904, 2857904)  # a full is its own set
+    assert (backups[I1]['repo_size'], backups[I1]['repo_delta']) == (None, 40960)
