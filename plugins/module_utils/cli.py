@@ -90,10 +90,10 @@ def cmd_backup(args):
         return 1
     new = result['backup']
     data = record.finish('ok', label=new['label'], type=new['type'], size=new['size'],
-                         repo_size=new['repo_size'], backup_seconds=result['seconds'],
+                         repo_size=new['repo_size'], repo_delta=new['repo_delta'], backup_seconds=result['seconds'],
                          wal_start=new['wal_start'], wal_stop=new['wal_stop'], commands=runner.commands)
-    _say(args, 'backup %s (%s) done in %.1f s: %s, %s in the repository'
-         % (new['label'], new['type'], result['seconds'], _human_size(new['size']), _human_size(new['repo_size'])))
+    _say(args, 'backup %s (%s) done in %.1f s: %s, %s written to the repository'
+         % (new['label'], new['type'], result['seconds'], _human_size(new['size']), _human_size(new['repo_delta'])))
     _emit(args, data)
     return 0
 
@@ -134,8 +134,9 @@ def cmd_info(args):
         sys.stdout.write('stanza %s: %s\n' % (stanza['name'], stanza['status_message']))
         sys.stdout.write('  WAL archive: %s .. %s\n' % (stanza['archive_min'] or '-', stanza['archive_max'] or '-'))
         for b in stanza['backups']:
+            # repo: what the backup itself wrote (pgBackRest reports no set size for bundled backups)
             sys.stdout.write('  %-34s %-4s %10s  repo %10s  %5ss\n' % (
-                b['label'], b['type'], _human_size(b['size']), _human_size(b['repo_size']), b['duration_seconds']))
+                b['label'], b['type'], _human_size(b['size']), _human_size(b['repo_delta']), b['duration_seconds']))
     return 0
 
 

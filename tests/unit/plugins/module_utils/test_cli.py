@@ -62,7 +62,7 @@ def test_backup_progress_goes_to_stderr(use, tmp_path, capsys):
     assert lines[0] == 'pgops-backup: starting diff backup of stanza main'
     assert lines[1] == 'pgops-backup: P00   INFO: new backup label = %s' % D1
     assert lines[2].startswith('pgops-backup: backup %s (diff) done in ' % D1)
-    assert lines[2].endswith(': 22.8 MiB, 2.7 MiB in the repository')
+    assert lines[2].endswith(': 22.8 MiB, 96.0 KiB written to the repository')  # the diff's own delta
 
 
 def test_backup_failure(use, tmp_path, capsys):
