@@ -110,4 +110,3 @@ def test_backup_now_playbook_takes_a_full_backup(host):
     assert [b['type'] for b in new] == ['full']
     assert new[0]['annotation'] == {'reason': 'molecule'}
     assert new[0]['label'] in output
-
