@@ -375,7 +375,8 @@ def _backup_entry(stanza, backup, keys, records):
         'stanza': stanza['name'], 'label': backup['label'], 'type': backup['type'], 'prior': backup.get('prior'),
         'start': _when(backup.get('start')), 'stop': _when(backup.get('stop')), 'start_epoch': backup.get('start'),
         'stop_epoch': backup.get('stop'), 'duration_seconds': backup.get('duration_seconds'),
-        'size': backup.get('size'), 'repo_size': backup.get('repo_size'), 'repo': repo,
+        'size': backup.get('size'), 'repo_size': backup.get('repo_size'), 'repo_delta': backup.get('repo_delta'),
+        'repo': repo,
         'wal_start': backup.get('wal_start'), 'wal_stop': backup.get('wal_stop'),
         'lsn_start': backup.get('lsn_start'), 'lsn_stop': backup.get('lsn_stop'), 'error': backup.get('error'),
         'annotation': annotation, 'requested_by': (record or {}).get('requested_by') or _who(backup),
@@ -533,12 +534,12 @@ def summary(ev):
                 _cell(r.get('fingerprint') or r.get('note')), _cell(s['archive_min']), _cell(s['archive_max']),
                 s['backups_in_repository']))
     out += ['', '## Backups of the period (%d)' % len(ev['backups']), '',
-            '| label | type | stanza | repo | start | stop | size | in repository | cipher | key fingerprint | by | reason |',
+            '| label | type | stanza | repo | start | stop | size | written to repository | cipher | key fingerprint | by | reason |',
             '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for b in ev['backups']:
         out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             _cell(b['label']), b['type'], _cell(b['stanza']), _cell(b['repo']), _cell(b['start']), _cell(b['stop']),
-            _size(b['size']), _size(b['repo_size']), _cell(b['cipher']), _cell(b['key_fingerprint']),
+            _size(b['size']), _size(b['repo_delta']), _cell(b['cipher']), _cell(b['key_fingerprint']),
             _cell(b['requested_by']), _cell(b['reason'])))
     out += ['', '## WAL archive status and gaps', '']
     w = ev['recovery_window']
