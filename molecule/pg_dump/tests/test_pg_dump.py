@@ -366,8 +366,9 @@ def test_a_calendar_policy_prunes_what_it_drops_and_never_a_marked_set(host):
     assert json.loads(host.file(JOB_FILE % 'audit').content_string)['retention_policy'] == {'within': '5s'}
     first = audit_dump(host)
     # The operator keeps it for an audit, from the controller.
+    # JSON: a reason with a space is one value (key=value pairs would cut it at the space).
     rc, out = run_playbook('keep_backup.yml', '--limit', host.backend.hostname, '-e',
-                           'keep_dump_set=%s/appdb/%s' % (AUDIT, first), '-e', 'reason=audit OPS-42')
+                           json.dumps({'keep_dump_set': '%s/appdb/%s' % (AUDIT, first), 'reason': 'audit OPS-42'}))
     assert rc == 0 and 'kept' in out, out[-3000:]
     mark = json.loads(host.file('%s/appdb/%s.pgops-keep.json' % (AUDIT, first)).content_string)
     assert mark['reason'] == 'audit OPS-42' and mark['user']
