@@ -25,21 +25,11 @@ from .records import JobRecord
 from .restore_drill import DEFAULTS, DRILL_TARGET_TYPES, SOURCES, Drill, DrillFailed, Settings, render_report
 from .restore_drill_checks import HEARTBEAT_MODES, write_heartbeat
 from .restore_drill_sources import DEFAULT_JOB_DIR
-from .cli_output import say as _say, run_as as _run_as, terminate_cleanly as _terminate_cleanly
+from .cli_output import say as _say, run_as as _run_as, terminate_cleanly as _terminate_cleanly, load_settings_file
 
 
 def load_drill_file(path):
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError, ValueError) as exc:
-        raise EngineError('cannot read drill file %s: %s' % (path, exc))
-    if not isinstance(data, dict):
-        raise EngineError('drill file %s must hold a JSON object' % path)
-    unknown = sorted(set(data) - set(DEFAULTS))
-    if unknown:
-        raise EngineError('drill file %s has unknown keys: %s' % (path, ', '.join(unknown)))
-    return data
+    return load_settings_file(path, 'drill file', DEFAULTS)
 
 
 FLAG_KEYS = ('name', 'source', 'stanza', 'backup_set', 'repo', 'target_type', 'target', 'dump_job', 'dump_destination',

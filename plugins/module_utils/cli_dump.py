@@ -9,7 +9,6 @@ record to the record directory (and stdout with --json). Secrets: only a passphr
 or the name of an environment variable, never a value on the command line.
 """
 
-import json
 import re
 import socket
 
@@ -18,7 +17,7 @@ from . import pg_dump as dump_engine
 from .dump_restore import RestoreJob, RestoreMismatch
 from .process import EngineError, Runner
 from .records import JobRecord
-from .cli_output import say as _say, emit as _emit, run_as as _run_as, terminate_cleanly as _terminate_cleanly
+from .cli_output import say as _say, emit as _emit, run_as as _run_as, terminate_cleanly as _terminate_cleanly, load_settings_file
 
 DUMP_DEFAULTS = {
     'job': 'adhoc', 'destination': None, 'databases': [], 'format': 'custom', 'compression': 'auto',
@@ -31,18 +30,8 @@ JOB_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 
 
 def load_job_file(path):
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError, ValueError) as exc:
-        raise EngineError('cannot read job file %s: %s' % (path, exc))
-    if not isinstance(data, dict):
-        raise EngineError('job file %s must hold a JSON object' % path)
-    unknown = sorted(set(data) - JOB_FILE_KEYS)
-    if unknown:
-        raise EngineError('job file %s has unknown keys: %s' % (path, ', '.join(unknown)),
-                          hint='a passphrase goes in passphrase_file (0600), never in the job file')
-    return data
+    return load_settings_file(path, 'job file', JOB_FILE_KEYS,
+                              hint='a passphrase goes in passphrase_file (0600), never in the job file')
 
 
 def dump_settings(args):

@@ -12,6 +12,7 @@ import signal
 import sys
 
 from .postgres import tool_user
+from .process import EngineError
 
 
 def say(args, text, always=False):
@@ -38,3 +39,19 @@ def terminate_cleanly():
     def handler(signum, frame):
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, handler)
+
+
+def load_settings_file(path, what, allowed, hint=None):
+    """A JSON object of settings written by a role (job file, drill file): refused when unreadable, not an
+    object, or holding a key the command does not know."""
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (IOError, OSError, ValueError) as exc:
+        raise EngineError('cannot read %s %s: %s' % (what, path, exc))
+    if not isinstance(data, dict):
+        raise EngineError('%s %s must hold a JSON object' % (what, path))
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise EngineError('%s %s has unknown keys: %s' % (what, path, ', '.join(unknown)), hint=hint)
+    return data
